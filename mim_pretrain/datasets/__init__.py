@@ -1,0 +1,9 @@
+"""Datasets: generators of the built-in data in the real layouts."""
+from .synthetic import (ADE_CLASS_NAMES, OBJECT_CLASSES, ade20k_label_ids,
+                        generate_ade20k, generate_all, generate_coco,
+                        generate_imagenet, make_scene)
+
+__all__ = [
+    'OBJECT_CLASSES', 'ADE_CLASS_NAMES', 'ade20k_label_ids', 'make_scene',
+    'generate_coco', 'generate_ade20k', 'generate_imagenet', 'generate_all'
+]

@@ -1,0 +1,170 @@
+"""The generators write data that the real dataset classes read as written."""
+import json
+import os.path as osp
+from collections import Counter
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mim_pretrain.datasets import (ADE_CLASS_NAMES, OBJECT_CLASSES,
+                                   ade20k_label_ids, generate_all,
+                                   generate_coco, make_scene)
+
+
+def test_scene_masks_are_visible_parts(synthetic_data):
+    rng = np.random.default_rng(3)
+    img, singles, crowds = make_scene(rng, 96, 128, crowd_prob=1.0)
+    assert img.shape == (96, 128, 3) and img.dtype == np.uint8
+    assert singles and crowds
+    total = np.zeros((96, 128), int)
+    for inst in singles + crowds:
+        assert inst.mask.sum() >= 16
+        total += inst.mask
+    # occlusion is resolved: no pixel belongs to two annotations
+    assert total.max() == 1
+
+
+def test_generation_is_deterministic(tmp_path):
+    a = generate_coco(str(tmp_path / 'a'), num_train=3, num_val=1, seed=5)
+    b = generate_coco(str(tmp_path / 'b'), num_train=3, num_val=1, seed=5)
+    c = generate_coco(str(tmp_path / 'c'), num_train=3, num_val=1, seed=6)
+    assert a == b and a != c
+    for name in ('train2017/000000000001.jpg',
+                 'annotations/instances_train2017.json'):
+        assert (tmp_path / 'a' / name).read_bytes() == (tmp_path / 'b' /
+                                                        name).read_bytes()
+
+
+def test_coco_with_pycocotools(synthetic_data):
+    from pycocotools.coco import COCO
+    root, summary = synthetic_data
+    for split in ('train', 'val'):
+        coco = COCO(osp.join(root, 'coco', 'annotations',
+                             f'instances_{split}2017.json'))
+        want = summary['coco'][split]
+        assert len(coco.getImgIds()) == want['num_images']
+        names = {c['id']: c['name'] for c in coco.loadCats(coco.getCatIds())}
+        assert sorted(names.values()) == sorted(c[0] for c in OBJECT_CLASSES)
+        counts, crowds, areas = Counter(), Counter(), Counter()
+        for ann in coco.loadAnns(coco.getAnnIds()):
+            name = names[ann['category_id']]
+            (crowds if ann['iscrowd'] else counts)[name] += 1
+            # the stored area is the area of the stored segmentation
+            mask = coco.annToMask(ann)
+            assert mask.sum() == ann['area']
+            areas[name] += int(mask.sum())
+            # the box encloses the mask
+            ys, xs = np.nonzero(mask)
+            x, y, w, h = ann['bbox']
+            assert x <= xs.min() and xs.max() < x + w + 1
+            assert y <= ys.min() and ys.max() < y + h + 1
+        assert dict(counts) == {k: v for k, v in want['instances'].items()
+                                if v}
+        assert dict(crowds) == {k: v for k, v in want['crowds'].items() if v}
+        assert dict(areas) == {k: v for k, v in want['areas'].items() if v}
+    # several scales: small (< 32^2) and larger objects both present
+    all_areas = [a['area'] for a in coco.loadAnns(coco.getAnnIds())]
+    assert min(all_areas) < 32 * 32 < max(all_areas)
+
+
+def test_coco_with_mmdet_dataset(synthetic_data):
+    from mmdet.datasets import CocoDataset
+    root, summary = synthetic_data
+    classes = tuple(c[0] for c in OBJECT_CLASSES)
+    ds = CocoDataset(
+        data_root=osp.join(root, 'coco'),
+        ann_file='annotations/instances_val2017.json',
+        data_prefix=dict(img='val2017/'),
+        metainfo=dict(classes=classes),
+        test_mode=True,
+        pipeline=[])
+    want = summary['coco']['val']
+    assert len(ds) == want['num_images']
+    labels = Counter()
+    ignored = 0
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        assert osp.isfile(info['img_path'])
+        for inst in info['instances']:
+            if inst['ignore_flag']:
+                ignored += 1
+            else:
+                labels[classes[inst['bbox_label']]] += 1
+    assert dict(labels) == {k: v for k, v in want['instances'].items() if v}
+    assert ignored == sum(want['crowds'].values())
+
+
+def test_ade20k_with_mmseg_dataset(synthetic_data):
+    from mmengine.registry import DefaultScope
+    from mmseg.datasets import ADE20KDataset
+    root, summary = synthetic_data
+    ids = ade20k_label_ids()
+    assert summary['ade20k']['label_ids'] == ids
+    for split in ('training', 'validation'):
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            ds = ADE20KDataset(
+                data_root=osp.join(root, 'ade', 'ADEChallengeData2016'),
+                data_prefix=dict(img_path=f'images/{split}',
+                                 seg_map_path=f'annotations/{split}'),
+                metainfo=dict(classes=ADE_CLASS_NAMES),
+                pipeline=[
+                    dict(type='LoadAnnotations', reduce_zero_label=True)
+                ])
+        want = summary['ade20k'][split]
+        assert len(ds) == want['num_images']
+        for i in range(len(ds)):
+            item = ds[i]
+            stem = osp.splitext(osp.basename(item['seg_map_path']))[0]
+            raw = np.asarray(Image.open(item['seg_map_path']))
+            assert sorted(np.unique(raw).tolist()) == want['labels'][stem]
+            # through the real loader: 0 -> ignore (255), ADE id -> index of
+            # the class in the overridden class list
+            got = set(np.unique(item['gt_seg_map']).tolist())
+            expect = {255 if v == 0 else ids.index(v)
+                      for v in want['labels'][stem]}
+            assert got == expect
+
+
+def test_imagenet_with_mmpretrain_dataset(synthetic_data):
+    from mmpretrain.datasets import CustomDataset, ImageNet
+    root, summary = synthetic_data
+    want = summary['imagenet']
+    ds = ImageNet(data_root=osp.join(root, 'imagenet'), split='train',
+                  pipeline=[])
+    assert len(ds) == want['num_images']
+    per_class = Counter(ds.get_data_info(i)['gt_label']
+                        for i in range(len(ds)))
+    assert {want['classes'][k]: v for k, v in per_class.items()} == {
+        k: v for k, v in want['per_class'].items() if v}
+    folder = CustomDataset(data_root=osp.join(root, 'imagenet'),
+                           data_prefix='train', with_label=False, pipeline=[])
+    assert len(folder) == want['num_images']
+
+
+def test_generate_data_tool_is_idempotent(tmp_path, capsys, repo_root):
+    import runpy
+    tool = osp.join(repo_root, 'tools', 'data', 'generate_data.py')
+    mod = runpy.run_path(tool)
+    out = str(tmp_path / 'd')
+    first = mod['main'](['--out', out, '--scale', '0.05'])
+    mtime = osp.getmtime(osp.join(out, 'coco', 'annotations',
+                                  'instances_val2017.json'))
+    second = mod['main'](['--out', out, '--scale', '0.05'])
+    assert 'already there' in capsys.readouterr().out
+    assert first['coco'] == second['coco']
+    assert osp.getmtime(osp.join(out, 'coco', 'annotations',
+                                 'instances_val2017.json')) == mtime
+    with open(osp.join(out, 'summary.json')) as f:
+        assert json.load(f)['scale'] == 0.05
+    with pytest.raises(SystemExit, match='--scale must be positive'):
+        mod['main'](['--out', out, '--scale', '0'])
+
+
+def test_generate_all_layout(tmp_path):
+    generate_all(str(tmp_path), scale=0.05)
+    for rel in ('imagenet/meta/train.txt', 'coco/val2017',
+                'coco/annotations/instances_train2017.json',
+                'ade/ADEChallengeData2016/images/training',
+                'ade/ADEChallengeData2016/annotations/validation'):
+        assert (tmp_path / rel).exists(), rel
