@@ -170,7 +170,8 @@ def make_scene(rng: np.random.Generator,
     for _ in range(int(rng.integers(1, max_objects + 1))):
         label = int(rng.integers(len(OBJECT_CLASSES)))
         # log-uniform radius: several scales in every image
-        r = float(np.exp(rng.uniform(np.log(0.06 * side), np.log(0.3 * side))))
+        r = float(
+            np.exp(rng.uniform(np.log(0.06 * side), np.log(0.45 * side))))
         cx, cy = rng.uniform(0.1, 0.9) * width, rng.uniform(0.1, 0.9) * height
         items.append((label, _rasterize(OBJECT_CLASSES[label][1], cx, cy, r,
                                         rng.uniform(0, np.pi), height, width),
