@@ -72,12 +72,17 @@ def test_package_imports_and_applies_compat():
 def test_registered_modules_are_found_from_their_scope():
     import importlib
 
-    from mmengine.registry import DefaultScope
+    from mmengine.registry import DefaultScope, Registry
 
     from mim_pretrain.registry import registered_modules
-    for scope, registry_name, name in registered_modules():
-        registry = getattr(importlib.import_module(f'{scope}.registry'),
-                           registry_name.upper())
+    entries = registered_modules()
+    names = {name for _, _, name in entries}
+    assert {'LoMaR', 'LoMaRViT', 'LoMaRHead'} <= names
+    for scope, registry_name, name in entries:
+        module = importlib.import_module(f'{scope}.registry')
+        registry = next(
+            v for v in vars(module).values() if isinstance(v, Registry)
+            and v.name == registry_name and v.scope == scope)
         with DefaultScope.overwrite_default_scope(scope):
             assert registry.get(name) is not None, (scope, name)
 

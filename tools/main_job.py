@@ -8,6 +8,7 @@ through ``tools/train.py``, and prints how the loss fell.
 """
 import argparse
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join('mmpretrain_configs', 'mae',
-                          'mae_vit-tiny-p16_1xb32-20e_synthetic.py')
+                          'mae_vit-tiny-p8_1xb32-20e_synthetic.py')
 
 
 def parse_args(argv=None):
@@ -34,7 +35,8 @@ def parse_args(argv=None):
 
 def read_losses(work_dir: str):
     """(iteration, loss) pairs from the newest run's scalars.json."""
-    runs = sorted(d for d in _listdir(work_dir)
+    names = os.listdir(work_dir) if osp.isdir(work_dir) else []
+    runs = sorted(d for d in names
                   if osp.isfile(osp.join(work_dir, d, 'vis_data',
                                          'scalars.json')))
     if not runs:
@@ -46,11 +48,6 @@ def read_losses(work_dir: str):
             if 'loss' in rec:
                 pairs.append((rec['iter'], rec['loss']))
     return pairs
-
-
-def _listdir(path):
-    import os
-    return os.listdir(path) if osp.isdir(path) else []
 
 
 def main(argv=None):
