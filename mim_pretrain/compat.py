@@ -32,14 +32,30 @@ function: "default_collate() got an unexpected keyword argument '_scope_'".
 
 Fix: ``Runner.build_dataloader`` resolves the collate function in that scope
 and drops the key. Remove when mmengine strips ``_scope_`` itself.
+
+Distributed runs on machines without a GPU
+------------------------------------------
+Upstream: mmengine 0.10.7's ``init_dist('pytorch')`` always calls
+``torch.cuda.set_device`` and uses the configs' ``backend='nccl'``, and the
+runner wraps the model in DDP with ``device_ids=[LOCAL_RANK]``; all three
+fail on a CPU-only machine, so ``tools/dist_train.sh`` cannot run there.
+
+Fix: when no CUDA device is visible, the process group is created with the
+``gloo`` backend (logged; NCCL cannot run without a GPU) and DDP gets
+``device_ids=None`` for a module on the CPU, as PyTorch requires. Nothing
+changes where a GPU is visible. Remove when mmengine supports CPU DDP.
 """
 import copy
+import os
 import os.path as osp
 import pickle
 from typing import Dict, Optional
 
+import mmengine.dist.utils as dist_utils
 import torch
+import torch.distributed as torch_dist
 from mmengine.logging import print_log
+from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import FUNCTIONS, DefaultScope
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader
@@ -165,11 +181,37 @@ def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
         dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
 
 
+_upstream_init_dist_pytorch = dist_utils._init_dist_pytorch
+_upstream_ddp_init = MMDistributedDataParallel.__init__
+
+
+def init_dist_pytorch(backend, init_backend='torch', **kwargs) -> None:
+    """mmengine's ``_init_dist_pytorch``, usable without a GPU."""
+    if torch.cuda.is_available() or init_backend != 'torch':
+        return _upstream_init_dist_pytorch(
+            backend, init_backend=init_backend, **kwargs)
+    if backend == 'nccl':
+        print(f'[mim_pretrain] rank {os.environ.get("RANK")}: no CUDA device '
+              'visible, using the gloo backend instead of nccl', flush=True)
+        backend = 'gloo'
+    torch_dist.init_process_group(backend=backend, **kwargs)
+
+
+def ddp_init(self, module, detect_anomalous_params=False, **kwargs):
+    """``MMDistributedDataParallel.__init__`` accepting CPU modules."""
+    params = list(module.parameters())
+    if kwargs.get('device_ids') and params and params[0].device.type == 'cpu':
+        kwargs['device_ids'] = None
+    _upstream_ddp_init(self, module, detect_anomalous_params, **kwargs)
+
+
 def apply() -> None:
     """Apply every fix (idempotent)."""
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_local_checkpoint, force=True)
     Runner.build_dataloader = staticmethod(build_dataloader)
+    dist_utils._init_dist_pytorch = init_dist_pytorch
+    MMDistributedDataParallel.__init__ = ddp_init
 
 
 apply()

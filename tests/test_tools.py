@@ -10,10 +10,11 @@ import pytest
 import torch
 
 PY_TOOLS = ['train.py', 'test.py', 'main_job.py', 'data/generate_data.py',
-            'model_converters/extract_weights.py']
+            'model_converters/extract_weights.py',
+            'analysis/visualize_reconstruction.py']
 SH_TOOLS = ['dist_train.sh', 'dist_test.sh', 'slurm_train.sh',
             'slurm_test.sh']
-TINY_MAE = 'mmpretrain_configs/mae/mae_vit-tiny-p16_1xb32-20e_synthetic.py'
+TINY_MAE = 'mmpretrain_configs/mae/mae_vit-tiny-p8_1xb32-20e_synthetic.py'
 
 
 def _run(args, cwd, **kw):

@@ -1,13 +1,12 @@
-# MAE (mmpretrain's own implementation, untouched) on a tiny ViT and the
-# built-in 96-px images: the smoke pretraining of the main job and the tests.
-# Real sizes and schedules come from the parent, mmpretrain's ViT-B config;
-# only model width/depth, input size, batch, schedule and data root change.
-_base_ = 'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
+# MAE (mmpretrain's own implementation, untouched) on the same tiny ViT as
+# the tiny LoMaR config (192-d, 4 blocks, 3 heads, patch 8) and the built-in
+# 96-px images, for tests and the main job. The parent is mmpretrain's ViT-B
+# 400-epoch config; only model sizes, input size, batch, schedule, precision
+# (fp32: CPU) and data root change.
+_base_ = './mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py'
 
-custom_imports = dict(imports=['mim_pretrain'], allow_failed_imports=False)
-
-img_size = 64
-patch_size = 16
+img_size = 96
+patch_size = 8
 embed_dims = 192
 model = dict(
     backbone=dict(
@@ -22,6 +21,7 @@ model = dict(
         patch_size=patch_size,
         mask_ratio=0.75),
     neck=dict(
+        patch_size=patch_size,
         num_patches=(img_size // patch_size)**2,
         embed_dim=embed_dims,
         decoder_embed_dim=128,
@@ -83,5 +83,3 @@ default_hooks = dict(
     logger=dict(interval=4),
     checkpoint=dict(interval=5, max_keep_ckpts=2))
 auto_scale_lr = dict(base_batch_size=32)
-# resume only when asked (tools/train.py --resume), as in mmdet/mmseg
-resume = False

@@ -1,0 +1,433 @@
+"""The one Vision Transformer of the toolkit.
+
+Pretraining (LoMaR, LocalMIM) and the downstream backbone use these blocks
+with the same parameter names, so a pretraining checkpoint loads into the
+detection/segmentation backbone by prefix alone, iRPE tables included.
+
+Parameter names (stable; timm's where timm has the part)::
+
+    cls_token                        [1, 1, C]
+    pos_embed                        [1, 1 + N, C]  if pos_embed='learned'
+    patch_embed.proj.{weight,bias}   conv, kernel = stride = patch size
+    blocks.{i}.norm1.{weight,bias}
+    blocks.{i}.attn.qkv.{weight,bias}
+    blocks.{i}.attn.proj.{weight,bias}
+    blocks.{i}.attn.rpe_k.lookup_table_weight   [1, head_dim, 50]  (iRPE)
+    blocks.{i}.ls1.gamma / ls2.gamma             (layer scale, optional)
+    blocks.{i}.norm2.{weight,bias}
+    blocks.{i}.mlp.fc1.{weight,bias}, blocks.{i}.mlp.fc2.{weight,bias}
+    norm.{weight,bias}                            (final norm, optional)
+"""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+
+from .utils.irpe import IRPEKeyBias
+
+# name -> (embed_dims, depth, num_heads, mlp_ratio)
+ARCHS: Dict[str, Tuple[int, int, int, float]] = {
+    's': (384, 12, 6, 4.0),
+    'small': (384, 12, 6, 4.0),
+    'b': (768, 12, 12, 4.0),
+    'base': (768, 12, 12, 4.0),
+    'l': (1024, 24, 16, 4.0),
+    'large': (1024, 24, 16, 4.0),
+    'h': (1280, 32, 16, 4.0),
+    'huge': (1280, 32, 16, 4.0),
+}
+
+
+def resolve_arch(arch: Union[str, dict]) -> Tuple[int, int, int, float]:
+    """(embed_dims, depth, num_heads, mlp_ratio) of an arch name or dict.
+
+    Args:
+        arch: a name of ``ARCHS`` or a dict with ``embed_dims``, ``depth``,
+            ``num_heads`` and optionally ``mlp_ratio`` (default 4).
+
+    Returns:
+        tuple: embed_dims, depth, num_heads, mlp_ratio.
+    """
+    if isinstance(arch, str):
+        if arch.lower() not in ARCHS:
+            raise ValueError(f'unknown ViT arch {arch!r}; use one of '
+                             f'{sorted(set(ARCHS))} or a dict')
+        return ARCHS[arch.lower()]
+    need = {'embed_dims', 'depth', 'num_heads'}
+    unknown = set(arch) - need - {'mlp_ratio'}
+    if not need <= set(arch) or unknown:
+        raise ValueError(f'a ViT arch dict needs keys {sorted(need)} (and '
+                         f'optionally mlp_ratio); got {sorted(arch)}')
+    if arch['embed_dims'] % arch['num_heads']:
+        raise ValueError(f'embed_dims {arch["embed_dims"]} is not divisible '
+                         f'by num_heads {arch["num_heads"]}')
+    return (arch['embed_dims'], arch['depth'], arch['num_heads'],
+            float(arch.get('mlp_ratio', 4.0)))
+
+
+def sincos_pos_embed_2d(embed_dims: int, grid_h: int, grid_w: int,
+                        temperature: float = 10000.) -> torch.Tensor:
+    """Fixed 2-D sin-cos position embedding, MAE's layout.
+
+    The first half of the channels encodes the column, the second half the
+    row; each half is ``[sin(pos * omega), cos(pos * omega)]`` with
+    ``omega_k = 1 / temperature^(k / (C/4))``.
+
+    Args:
+        embed_dims: channels, a multiple of 4.
+        grid_h: rows.
+        grid_w: columns.
+        temperature: the frequency base.
+
+    Returns:
+        torch.Tensor: ``[grid_h * grid_w, embed_dims]`` in raster order.
+    """
+    if embed_dims % 4:
+        raise ValueError(f'sin-cos position needs embed_dims % 4 == 0, got '
+                         f'{embed_dims}')
+    quarter = embed_dims // 4
+    omega = 1. / temperature**(
+        torch.arange(quarter, dtype=torch.float64) / quarter)
+    rows = torch.arange(grid_h, dtype=torch.float64).repeat_interleave(grid_w)
+    cols = torch.arange(grid_w, dtype=torch.float64).repeat(grid_h)
+
+    def enc(pos):
+        out = pos[:, None] * omega[None]
+        return torch.cat([out.sin(), out.cos()], dim=1)
+
+    return torch.cat([enc(cols), enc(rows)], dim=1).float()
+
+
+class PatchEmbed(nn.Module):
+    """Image to patch tokens with one strided convolution.
+
+    Args:
+        patch_size: side of a square patch.
+        in_channels: input channels.
+        embed_dims: token channels.
+        pad: pad inputs to a multiple of the patch size (downstream);
+            when False, a size the patch size does not divide is an error.
+    """
+
+    def __init__(self,
+                 patch_size: int = 16,
+                 in_channels: int = 3,
+                 embed_dims: int = 768,
+                 pad: bool = False) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.pad = pad
+        self.proj = nn.Conv2d(
+            in_channels, embed_dims, kernel_size=patch_size,
+            stride=patch_size)
+
+    def forward(self,
+                x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Returns tokens ``[B, h*w, C]`` (raster order) and ``(h, w)``."""
+        p = self.patch_size
+        h, w = x.shape[-2:]
+        if h % p or w % p:
+            if not self.pad:
+                raise ValueError(
+                    f'input size {h}x{w} is not divisible by the patch size '
+                    f'{p}')
+            x = F.pad(x, (0, (-w) % p, 0, (-h) % p))
+        x = self.proj(x)
+        grid = (x.shape[2], x.shape[3])
+        return x.flatten(2).transpose(1, 2), grid
+
+
+class LayerScale(nn.Module):
+    """Per-channel learned scale (CaiT / BEiT layer scale)."""
+
+    def __init__(self, dims: int, init_value: float) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dims, ), float(init_value)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop the residual branch per sample."""
+
+    def __init__(self, prob: float = 0.) -> None:
+        super().__init__()
+        self.prob = prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.prob == 0. or not self.training:
+            return x
+        keep = 1 - self.prob
+        shape = (x.shape[0], ) + (1, ) * (x.ndim - 1)
+        return x * x.new_empty(shape).bernoulli_(keep).div_(keep)
+
+    def extra_repr(self) -> str:
+        return f'prob={self.prob}'
+
+
+class Mlp(nn.Module):
+    """fc1 -> GELU -> fc2."""
+
+    def __init__(self, dims: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dims, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention through ``scaled_dot_product_attention``.
+
+    Position biases are added to the scaled logits through SDPA's additive
+    ``attn_mask``, so the fused kernels still run.
+
+    Args:
+        dims: token channels.
+        num_heads: heads.
+        qkv_bias: bias of the qkv projection.
+        attn_drop: dropout on attention weights (training only).
+        irpe: None, or a dict of :class:`IRPEKeyBias` options (``alpha``,
+            ``beta``, ``gamma``, ``num_prefix``) to put LoMaR's iRPE on the
+            keys.
+    """
+
+    def __init__(self,
+                 dims: int,
+                 num_heads: int,
+                 qkv_bias: bool = True,
+                 attn_drop: float = 0.,
+                 irpe: Optional[dict] = None) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dims // num_heads
+        self.qkv = nn.Linear(dims, dims * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dims, dims)
+        self.attn_drop = attn_drop
+        self.rpe_k = (IRPEKeyBias(self.head_dim, **irpe)
+                      if irpe is not None else None)
+
+    def forward(self, x: torch.Tensor,
+                grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        """Attend.
+
+        Args:
+            x: tokens ``[B, L, C]``: prefix tokens then the grid in raster
+                order.
+            grid: (rows, cols) of the grid tokens; needed with iRPE.
+
+        Returns:
+            torch.Tensor: ``[B, L, C]``.
+        """
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        bias = None
+        if self.rpe_k is not None:
+            if grid is None:
+                raise ValueError('iRPE attention needs the token grid')
+            bias = self.rpe_k(q, grid)
+        x = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias,
+            dropout_p=self.attn_drop if self.training else 0.)
+        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with optional layer scale and drop path.
+
+    Args:
+        dims: token channels.
+        num_heads: heads.
+        mlp_ratio: hidden / token channels of the MLP.
+        qkv_bias: bias of the qkv projection.
+        drop_path: stochastic depth probability.
+        layer_scale_init: None for no layer scale, else its initial value.
+        norm_eps: LayerNorm epsilon.
+        attn_drop: attention dropout.
+        irpe: iRPE options (see :class:`Attention`), or None.
+    """
+
+    def __init__(self,
+                 dims: int,
+                 num_heads: int,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 drop_path: float = 0.,
+                 layer_scale_init: Optional[float] = None,
+                 norm_eps: float = 1e-6,
+                 attn_drop: float = 0.,
+                 irpe: Optional[dict] = None) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dims, eps=norm_eps)
+        self.attn = Attention(dims, num_heads, qkv_bias, attn_drop, irpe)
+        self.norm2 = nn.LayerNorm(dims, eps=norm_eps)
+        self.mlp = Mlp(dims, int(dims * mlp_ratio))
+        if layer_scale_init is not None:
+            self.ls1 = LayerScale(dims, layer_scale_init)
+            self.ls2 = LayerScale(dims, layer_scale_init)
+        else:
+            self.ls1 = self.ls2 = nn.Identity()
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor,
+                grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        x = x + self.drop_path(self.ls1(self.attn(self.norm1(x), grid)))
+        return x + self.drop_path(self.ls2(self.mlp(self.norm2(x))))
+
+
+class VisionTransformer(BaseModule):
+    """The shared ViT encoder: patch embedding, cls token, blocks, norm.
+
+    Subclasses decide which tokens go through the blocks (all of them,
+    MAE-style visible ones, LoMaR windows); they share these parameters.
+
+    Args:
+        arch: ``'s'``, ``'b'``, ``'l'``, ``'h'`` or a dict with
+            ``embed_dims``, ``depth``, ``num_heads`` (and ``mlp_ratio``).
+        patch_size: patch side.
+        in_channels: image channels.
+        pos_embed: ``'none'`` (LoMaR: position only from iRPE), ``'sincos'``
+            (fixed 2-D sin-cos for the actual grid, not a parameter) or
+            ``'learned'`` (a parameter for ``img_size``, resized bicubically
+            to other grids).
+        img_size: input size the learned position embedding is made for.
+        irpe: None, or iRPE options for every block (see :class:`Attention`);
+            ``dict()`` gives LoMaR's defaults.
+        qkv_bias: bias of the qkv projections.
+        drop_path_rate: stochastic depth of the last block (linear from 0).
+        layer_scale_init: None, or the layer scale initial value.
+        norm_eps: LayerNorm epsilon (1e-6 as MAE, LoMaR and LocalMIM).
+        final_norm: apply ``norm`` to the output.
+        pad_to_patch: pad inputs the patch size does not divide.
+        with_cp: activation checkpointing of each block (saves memory).
+        init_cfg: mmengine init config.
+    """
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'b',
+                 patch_size: int = 16,
+                 in_channels: int = 3,
+                 pos_embed: str = 'none',
+                 img_size: int = 224,
+                 irpe: Optional[dict] = None,
+                 qkv_bias: bool = True,
+                 drop_path_rate: float = 0.,
+                 layer_scale_init: Optional[float] = None,
+                 norm_eps: float = 1e-6,
+                 final_norm: bool = True,
+                 pad_to_patch: bool = False,
+                 with_cp: bool = False,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        dims, depth, heads, mlp_ratio = resolve_arch(arch)
+        if pos_embed not in ('none', 'sincos', 'learned'):
+            raise ValueError(f"pos_embed must be 'none', 'sincos' or "
+                             f"'learned', got {pos_embed!r}")
+        self.embed_dims, self.depth, self.num_heads = dims, depth, heads
+        self.patch_size = patch_size
+        self.pos_embed_type = pos_embed
+        self.with_cp = with_cp
+        self.patch_embed = PatchEmbed(patch_size, in_channels, dims,
+                                      pad=pad_to_patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dims))
+        if pos_embed == 'learned':
+            self.pos_grid = (img_size // patch_size, img_size // patch_size)
+            self.pos_embed = nn.Parameter(
+                torch.zeros(1, 1 + self.pos_grid[0] * self.pos_grid[1],
+                            dims))
+        self._sincos: Dict[Tuple, torch.Tensor] = {}
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.ModuleList([
+            Block(dims, heads, mlp_ratio, qkv_bias, rates[i],
+                  layer_scale_init, norm_eps, irpe=irpe)
+            for i in range(depth)
+        ])
+        self.norm = nn.LayerNorm(dims, eps=norm_eps) if final_norm else None
+
+    def init_weights(self) -> None:
+        """MAE's initialisation unless an ``init_cfg`` loads weights."""
+        super().init_weights()
+        if self.init_cfg is not None and self.init_cfg.get(
+                'type') == 'Pretrained':
+            return
+        w = self.patch_embed.proj.weight.data
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.normal_(self.cls_token, std=.02)
+        if self.pos_embed_type == 'learned':
+            trunc_normal_(self.pos_embed, std=.02)
+        for m in self.blocks.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def position(self, grid: Tuple[int, int], device: torch.device,
+                 dtype: torch.dtype) -> Optional[torch.Tensor]:
+        """Absolute position of the grid tokens, ``[1, h*w, C]``, or None.
+        """
+        if self.pos_embed_type == 'none':
+            return None
+        if self.pos_embed_type == 'sincos':
+            key = (grid, device, dtype)
+            if key not in self._sincos:
+                self._sincos[key] = sincos_pos_embed_2d(
+                    self.embed_dims, *grid).to(device, dtype)[None]
+            return self._sincos[key]
+        pos = self.pos_embed[:, 1:]
+        if grid != self.pos_grid:
+            pos = resize_pos_embed(pos, self.pos_grid, grid)
+        return pos
+
+    def cls_position(self) -> Optional[torch.Tensor]:
+        """Position of the cls token (learned only), ``[1, 1, C]``."""
+        return (self.pos_embed[:, :1]
+                if self.pos_embed_type == 'learned' else None)
+
+    def forward_blocks(self,
+                       x: torch.Tensor,
+                       grid: Optional[Tuple[int, int]] = None,
+                       out_indices: Sequence[int] = ()
+                       ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """Run the blocks.
+
+        Args:
+            x: tokens ``[B, L, C]`` (cls first).
+            grid: the token grid, for iRPE.
+            out_indices: blocks whose outputs are also returned.
+
+        Returns:
+            tuple: the last block's output (final norm applied when
+            ``final_norm``) and the outputs of ``out_indices`` (no norm).
+        """
+        taps = []
+        for i, blk in enumerate(self.blocks):
+            if self.with_cp and self.training and x.requires_grad:
+                x = torch.utils.checkpoint.checkpoint(
+                    blk, x, grid, use_reentrant=False)
+            else:
+                x = blk(x, grid)
+            if i in out_indices:
+                taps.append(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x, taps
+
+
+def resize_pos_embed(pos: torch.Tensor, src: Tuple[int, int],
+                     dst: Tuple[int, int]) -> torch.Tensor:
+    """Bicubic resize of grid position embeddings ``[1, h*w, C]``."""
+    c = pos.shape[-1]
+    grid = pos.reshape(1, src[0], src[1], c).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid.float(), size=dst, mode='bicubic',
+                         align_corners=False).to(pos.dtype)
+    return grid.permute(0, 2, 3, 1).reshape(1, dst[0] * dst[1], c)
