@@ -38,7 +38,10 @@ trap 'rc=$?; [ $rc -ne 0 ] && printf "[env] FAILED at step \"%s\" (exit %s); see
 command -v "$PYTHON" >/dev/null || die "interpreter '$PYTHON' not found (set PYTHON=...)"
 
 key=$(cat "$LOCK" "$ROOT/setup.cfg" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$key" ] && "$VENV/bin/python" -c 'import mim_pretrain' 2>/dev/null; then
+# up to date: same stamp, and the package is still installed (found, not
+# imported: importing the whole stack takes seconds)
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$key" ] && "$VENV/bin/python" -c \
+    'import importlib.util as u, sys; sys.exit(u.find_spec("mim_pretrain") is None)' 2>/dev/null; then
     log "environment up to date: $VENV (lock $key)"
     exit 0
 fi
