@@ -77,7 +77,9 @@ def test_registered_modules_are_found_from_their_scope():
     from mim_pretrain.registry import registered_modules
     entries = registered_modules()
     names = {name for _, _, name in entries}
-    assert {'LoMaR', 'LoMaRViT', 'LoMaRHead'} <= names
+    assert {'LoMaR', 'LoMaRViT', 'LoMaRHead', 'LocalMIM', 'LocalMIMViT',
+            'LocalMIMDecoders', 'LocalMIMHead', 'HOGTarget',
+            'PixelTarget'} <= names
     for scope, registry_name, name in entries:
         module = importlib.import_module(f'{scope}.registry')
         registry = next(

@@ -1,4 +1,5 @@
-"""tools/analysis/visualize_reconstruction.py draws LoMaR and MAE models."""
+"""tools/analysis/visualize_reconstruction.py draws LoMaR, LocalMIM and MAE
+models."""
 import os.path as osp
 import runpy
 
@@ -14,6 +15,8 @@ CONFIGS = {
     'LoMaR': 'mmpretrain_configs/lomar/lomar_vit-tiny-p8_1xb32-20e_'
     'synthetic.py',
     'MAE': 'mmpretrain_configs/mae/mae_vit-tiny-p8_1xb32-20e_synthetic.py',
+    'LocalMIM': 'mmpretrain_configs/localmim/localmim_vit-tiny-p8_1xb32-20e_'
+    'synthetic.py',
 }
 
 
@@ -42,6 +45,9 @@ def test_draws_a_grid_per_image(kind, tmp_path, synthetic_data, repo_root):
     side = 96 * 2 + 16 + 4
     if kind == 'MAE':
         assert drawn.shape[:2] == (side, 3 * (96 * 2 + 4))
+    elif kind == 'LocalMIM':
+        # image row, then finest and coarsest tap rows, two panels each
+        assert drawn.shape[:2] == (3 * side, 2 * (96 * 2 + 4))
     else:
         assert drawn.shape[0] == side + 4 * (7 * 8 * 2 + 16 + 4)
     with pytest.raises(SystemExit, match='image not found'):

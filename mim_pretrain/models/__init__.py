@@ -1,10 +1,14 @@
 """Models: the shared ViT and the pretraining algorithms built on it."""
+from .localmim import LocalMIM, LocalMIMDecoders, LocalMIMHead, LocalMIMViT
 from .lomar import LoMaR, LoMaRHead, LoMaRViT, patchify, unpatchify
+from .targets import HOGTarget, PixelTarget
 from .vit import (Attention, Block, PatchEmbed, VisionTransformer,
                   sincos_pos_embed_2d)
 
 __all__ = [
-    'VisionTransformer', 'PatchEmbed', 'Attention', 'Block',
+    'VisionTransformer', 'PatchEmbed', 'Attention', 'Block', 'LocalMIM',
+    'LocalMIMViT', 'LocalMIMDecoders', 'LocalMIMHead', 'HOGTarget',
+    'PixelTarget',
     'sincos_pos_embed_2d', 'LoMaR', 'LoMaRViT', 'LoMaRHead', 'patchify',
     'unpatchify'
 ]

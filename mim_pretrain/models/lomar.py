@@ -201,15 +201,10 @@ class LoMaRViT(VisionTransformer):
             (bool) and the window patch indices ``[B*nw, ws*ws]``; without:
             a 1-tuple of the features of all tokens ``[B, 1 + h*w, C]``.
         """
-        tokens, grid = self.patch_embed(x)
-        b, n, c = tokens.shape
-        pos = self.position(grid, tokens.device, tokens.dtype)
-        if pos is not None:
-            tokens = tokens + pos
-        cls = self.cls_token.expand(b, -1, -1)
+        tokens, grid = self.embed(x)
         if not mask:
-            out, _ = self.forward_blocks(torch.cat([cls, tokens], 1), grid)
-            return (out, )
+            return (self.encode_all(tokens, grid), )
+        b, n, c = tokens.shape
         index = self.window_patch_index(
             self.sample_windows(b, grid, x.device), grid)  # B, nw, P
         masks = self.sample_masks(b, x.device)

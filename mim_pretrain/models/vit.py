@@ -388,6 +388,21 @@ class VisionTransformer(BaseModule):
             pos = resize_pos_embed(pos, self.pos_grid, grid)
         return pos
 
+    def embed(self, x: torch.Tensor
+              ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Patch tokens with their absolute position: ``[B, h*w, C]``, grid.
+        """
+        tokens, grid = self.patch_embed(x)
+        pos = self.position(grid, tokens.device, tokens.dtype)
+        return (tokens if pos is None else tokens + pos), grid
+
+    def encode_all(self, tokens: torch.Tensor,
+                   grid: Tuple[int, int]) -> torch.Tensor:
+        """cls + every patch token through the blocks: ``[B, 1 + h*w, C]``.
+        """
+        cls = self.cls_token.expand(tokens.shape[0], -1, -1)
+        return self.forward_blocks(torch.cat([cls, tokens], 1), grid)[0]
+
     def cls_position(self) -> Optional[torch.Tensor]:
         """Position of the cls token (learned only), ``[1, 1, C]``."""
         return (self.pos_embed[:, :1]

@@ -3,11 +3,13 @@
     python tools/analysis/visualize_reconstruction.py CONFIG CHECKPOINT \
         IMAGE [IMAGE ...] [--out-dir DIR] [--seed 0] [--size S] [--zoom 3]
 
-Works for LoMaR and mmpretrain's MAE checkpoints. For LoMaR the grid shows
-the image with its sampled windows (boxes) and masked patches (grey), then
-one row per window: the masked window as the encoder sees it, the
-reconstruction (visible patches kept, masked ones predicted) and the
-original window. For MAE: original, masked input, reconstruction.
+Works for LoMaR, LocalMIM and mmpretrain's MAE checkpoints. For LoMaR the
+grid shows the image with its sampled windows (boxes), then one row per
+window: the masked window as the encoder sees it, the reconstruction (visible
+patches kept, masked ones predicted) and the original window. For MAE:
+original, masked input, reconstruction. For LocalMIM: the image and the
+masked input, then the target and the prediction of the finest and of the
+coarsest tap (HOG drawn as orientation glyphs per cell, pixels as images).
 Predictions of normalised-pixel targets are mapped back to pixels with each
 patch's true mean and variance, as the MAE authors' visualisation does.
 """
@@ -169,7 +171,63 @@ def mae_grid(model, x, mean, std, zoom):
              _label(drawn[2], 'reconstruction')]]
 
 
-DRAWERS = {'LoMaR': lomar_grid, 'MAE': mae_grid}
+def _hog_glyphs(feat: torch.Tensor, cell_px: int, nbins: int) -> np.ndarray:
+    """Draw a HOG map ``[3 * nbins, h, w]``: per cell, one line per bin
+    along the edge direction, brightness = the bin's value (RGB summed)."""
+    hist = feat.reshape(-1, nbins, *feat.shape[-2:]).sum(0)
+    hist = hist / hist.max().clamp(min=1e-6)
+    h, w = hist.shape[-2:]
+    canvas = np.zeros((h * cell_px, w * cell_px, 3), np.uint8)
+    half = cell_px / 2
+    for b in range(nbins):
+        phi = (b + 0.5) * np.pi / nbins  # gradient angle: atan2(gx, gy)
+        dx, dy = np.cos(phi) * half, -np.sin(phi) * half  # edge direction
+        for i in range(h):
+            for j in range(w):
+                v = int(255 * float(hist[b, i, j]))
+                if v < 8:
+                    continue
+                cx, cy = (j + 0.5) * cell_px, (i + 0.5) * cell_px
+                cv2.line(canvas, (int(cx - dx), int(cy - dy)),
+                         (int(cx + dx), int(cy + dy)), (v, v, v), 1,
+                         cv2.LINE_AA)
+    return canvas
+
+
+def localmim_grid(model, x, mean, std, zoom):
+    """Rows of drawings for one LocalMIM image."""
+    preds, targets, mask, grid = model.predict_targets(x)
+    p = model.backbone.patch_size
+    img = _rgb(x[0], mean, std, zoom)
+    masked = img.copy()
+    for m_idx in torch.nonzero(mask[0]).flatten().tolist():
+        r, cc = divmod(m_idx, grid[1])
+        masked[r * p * zoom:(r + 1) * p * zoom,
+               cc * p * zoom:(cc + 1) * p * zoom] = 128
+    rows = [[_label(img, 'image'), _label(masked, 'masked input')]]
+    gen = model.target_generator
+    for k in (0, len(preds) - 1):
+        cell = model.cells[k]
+        tap = model.backbone.out_indices[k]
+        pred, target = preds[k][0], targets[k][0]
+        if hasattr(gen, 'nbins'):
+            drawn = [_hog_glyphs(t, cell * zoom, gen.nbins)
+                     for t in (target, pred)]
+        else:
+            h, w = target.shape[-2:]
+            raw = patchify(x, cell)[0]
+            t_pix = _to_pixels(target.flatten(1).t(), raw, gen.norm_pix)
+            p_pix = _to_pixels(pred.flatten(1).t(), raw, gen.norm_pix)
+            drawn = [_rgb(unpatchify(t[None], cell, (h, w), x.shape[1])[0],
+                          mean, std, zoom) for t in (t_pix, p_pix)]
+        rows.append([
+            _label(drawn[0], f'block {tap} target ({cell}px cells)'),
+            _label(drawn[1], f'block {tap} prediction')
+        ])
+    return rows
+
+
+DRAWERS = {'LoMaR': lomar_grid, 'MAE': mae_grid, 'LocalMIM': localmim_grid}
 
 
 def main(argv=None) -> List[str]:

@@ -1,4 +1,5 @@
-"""LoMaR trains through tools/train.py and tools/dist_train.sh."""
+"""The tiny pretraining configs train through tools/train.py and
+tools/dist_train.sh on the built-in images."""
 import glob
 import json
 import os.path as osp
@@ -8,6 +9,11 @@ import sys
 import pytest
 
 TINY = 'mmpretrain_configs/lomar/lomar_vit-tiny-p8_1xb32-20e_synthetic.py'
+TINY_CONFIGS = {
+    'LoMaR': TINY,
+    'LocalMIM': 'mmpretrain_configs/localmim/localmim_vit-tiny-p8_1xb32-20e_'
+    'synthetic.py',
+}
 
 
 def _losses(work_dir):
@@ -25,7 +31,8 @@ def _opts(root, batch):
 
 
 @pytest.mark.slow
-def test_tiny_config_reduces_the_loss(tmp_path, repo_root):
+@pytest.mark.parametrize('method', sorted(TINY_CONFIGS))
+def test_tiny_config_reduces_the_loss(method, tmp_path, repo_root):
     """A few hundred CPU steps on the built-in images: the loss falls."""
     from mim_pretrain.datasets import generate_imagenet
     root = str(tmp_path / 'data')
@@ -33,14 +40,15 @@ def test_tiny_config_reduces_the_loss(tmp_path, repo_root):
     work = str(tmp_path / 'work')
     # 128 images / batch 8 = 16 steps per epoch, 20 epochs = 320 steps
     res = subprocess.run(
-        [sys.executable, 'tools/train.py', TINY, '--work-dir', work,
+        [sys.executable, 'tools/train.py', TINY_CONFIGS[method], '--work-dir',
+         work,
          '--cfg-options', *_opts(root, 8)],
         cwd=repo_root, capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stderr[-3000:]
     losses = _losses(work)
     assert len(losses) == 320 // 4
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
-    print(f'LoMaR tiny, 320 steps: loss {first:.3f} (first 40 steps) -> '
+    print(f'{method} tiny, 320 steps: loss {first:.3f} (first 40 steps) -> '
           f'{last:.3f} (last 40 steps)')
     assert last < 0.75 * first
     assert osp.isfile(osp.join(work, 'epoch_20.pth'))

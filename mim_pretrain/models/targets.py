@@ -1,0 +1,101 @@
+"""Reconstruction targets over square cells: HOG and normalised pixels.
+
+Both map images ``[B, 3, H, W]`` to a feature map ``[B, D, H / cell,
+W / cell]`` for any cell size, as batched tensor ops (no loops over cells),
+so LocalMIM can ask each tap for the scale of its output grid (4/8/16/32-px
+cells at 224 for ViT-B's four taps).
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..registry import register_pretrain_model
+
+
+@register_pretrain_model()
+class HOGTarget(nn.Module):
+    """Histograms of oriented gradients per cell (MaskFeat / LocalMIM).
+
+    Per RGB channel a fixed 3x3 Sobel filter (reflect padding) gives the
+    gradient ``(gx, gy)``; its magnitude is put, unsplit, into one of
+    ``nbins`` orientation bins over [0, pi) (bin ``floor(atan2(gx, gy) / pi *
+    nbins) mod nbins``, the convention of the MaskFeat HOG layer LocalMIM
+    uses), averaged over each cell, L2-normalised over the bins, and the
+    three channels are concatenated: ``D = 3 * nbins``.
+
+    Args:
+        nbins: orientation bins (9 for ViT-B, 18 for ViT-L in LocalMIM).
+        in_channels: image channels.
+    """
+
+    def __init__(self, nbins: int = 9, in_channels: int = 3) -> None:
+        super().__init__()
+        self.nbins = nbins
+        self.in_channels = in_channels
+        wx = torch.tensor([[1., 0., -1.], [2., 0., -2.], [1., 0., -1.]])
+        self.register_buffer(
+            'weight_x', wx.view(1, 1, 3, 3).repeat(in_channels, 1, 1, 1),
+            False)
+        self.register_buffer('weight_y', self.weight_x.transpose(2, 3),
+                             False)
+
+    def out_channels(self, cell: int) -> int:
+        """Feature size of one cell: ``in_channels * nbins``."""
+        return self.in_channels * self.nbins
+
+    def histogram(self, imgs: torch.Tensor) -> torch.Tensor:
+        """Per-pixel orientation histogram ``[B, C, nbins, H, W]``."""
+        x = F.pad(imgs.float(), (1, 1, 1, 1), mode='reflect')
+        gx = F.conv2d(x, self.weight_x, groups=self.in_channels)
+        gy = F.conv2d(x, self.weight_y, groups=self.in_channels)
+        magnitude = torch.sqrt(gx**2 + gy**2)
+        phase = torch.atan2(gx, gy) / math.pi * self.nbins
+        bins = phase.floor().long() % self.nbins
+        hist = torch.zeros(*magnitude.shape[:2], self.nbins,
+                           *magnitude.shape[2:], device=imgs.device)
+        hist.scatter_(2, bins.unsqueeze(2), magnitude.unsqueeze(2))
+        return hist
+
+    @torch.no_grad()
+    def forward(self, imgs: torch.Tensor, cell: int) -> torch.Tensor:
+        """HOG features ``[B, C * nbins, H / cell, W / cell]``."""
+        hist = self.histogram(imgs)
+        b, c, n, h, w = hist.shape
+        pooled = F.avg_pool2d(hist.reshape(b, c * n, h, w), cell)
+        pooled = pooled.reshape(b, c, n, h // cell, w // cell)
+        return F.normalize(pooled, p=2, dim=2).flatten(1, 2)
+
+
+@register_pretrain_model()
+class PixelTarget(nn.Module):
+    """Per-cell normalised pixels: each ``cell x cell x C`` block, flattened
+    in MAE's (row, col, channel) order, minus its mean over its (unbiased)
+    standard deviation (eps 1e-6).
+
+    Args:
+        in_channels: image channels.
+        norm_pix: normalise each cell (True in LocalMIM).
+    """
+
+    def __init__(self, in_channels: int = 3, norm_pix: bool = True) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.norm_pix = norm_pix
+
+    def out_channels(self, cell: int) -> int:
+        """Feature size of one cell: ``cell * cell * in_channels``."""
+        return cell * cell * self.in_channels
+
+    @torch.no_grad()
+    def forward(self, imgs: torch.Tensor, cell: int) -> torch.Tensor:
+        """Pixel features ``[B, cell * cell * C, H / cell, W / cell]``."""
+        b, c, h, w = imgs.shape
+        x = imgs.float().reshape(b, c, h // cell, cell, w // cell, cell)
+        x = x.permute(0, 2, 4, 3, 5, 1).reshape(b, h // cell, w // cell, -1)
+        if self.norm_pix:
+            mean = x.mean(dim=-1, keepdim=True)
+            var = x.var(dim=-1, keepdim=True)
+            x = (x - mean) / (var + 1e-6)**.5
+        return x.permute(0, 3, 1, 2)

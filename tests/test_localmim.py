@@ -1,0 +1,245 @@
+"""LocalMIM: HOG and pixel targets, decoders, mask resampling, loss."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmpretrain.registry import MODELS
+
+import mim_pretrain  # noqa: F401
+from mim_pretrain.models import HOGTarget, PixelTarget
+from mim_pretrain.models.localmim import random_masking, resample_mask
+
+TINY = dict(embed_dims=32, depth=8, num_heads=2)
+
+
+def _model(target=dict(type='HOGTarget', nbins=9), **backbone):
+    cfg = dict(type='LocalMIMViT', arch=TINY, patch_size=8)
+    cfg.update(backbone)
+    model = MODELS.build(
+        dict(type='LocalMIM', backbone=cfg,
+             neck=dict(type='LocalMIMDecoders', in_dims=32, dims=32,
+                       num_heads=4),
+             head=dict(type='LocalMIMHead'), target_generator=target))
+    model.init_weights()
+    return model
+
+
+@pytest.mark.parametrize('direction,expected_bin', [('x', 4), ('y', 0)])
+def test_hog_of_a_single_gradient_direction(direction, expected_bin):
+    ramp = torch.arange(32.).view(1, 32) * torch.ones(32, 1)
+    img = (ramp if direction == 'x' else ramp.t()).expand(1, 3, 32, 32)
+    hog = HOGTarget(nbins=9)
+    hist = hog.histogram(img)[..., 2:-2, 2:-2]  # away from the border
+    per_bin = hist.sum(dim=(0, 1, 3, 4))
+    assert per_bin.argmax().item() == expected_bin
+    assert per_bin[expected_bin] == pytest.approx(per_bin.sum().item())
+    # magnitude of the Sobel response of a unit ramp: 8
+    assert hist[0, 0, expected_bin].mean().item() == pytest.approx(8.0)
+
+
+def test_hog_pooling_and_normalisation_equal_a_naive_loop():
+    torch.manual_seed(0)
+    img = torch.randn(2, 3, 16, 24)
+    hog = HOGTarget(nbins=9)
+    out = hog(img, cell=8)
+    assert out.shape == (2, 27, 2, 3)
+    hist = hog.histogram(img)
+    for b in range(2):
+        for c in range(3):
+            for i in range(2):
+                for j in range(3):
+                    cell = hist[b, c, :, i * 8:(i + 1) * 8,
+                                j * 8:(j + 1) * 8]
+                    v = cell.mean(dim=(1, 2))
+                    v = v / max(v.norm().item(), 1e-12)
+                    assert torch.allclose(out[b, c * 9:(c + 1) * 9, i, j], v,
+                                          atol=1e-6)
+    # the per-pixel bins follow the documented formula
+    x = F.pad(img, (1, 1, 1, 1), mode='reflect')
+    gx = F.conv2d(x, hog.weight_x, groups=3)
+    gy = F.conv2d(x, hog.weight_y, groups=3)
+    b = int(math.floor(math.atan2(gx[0, 1, 5, 7], gy[0, 1, 5, 7]) / math.pi *
+                       9)) % 9
+    assert hist[0, 1, b, 5, 7] == pytest.approx(
+        math.hypot(gx[0, 1, 5, 7], gy[0, 1, 5, 7]), rel=1e-5)
+
+
+def test_pixel_target_equals_a_naive_loop():
+    torch.manual_seed(0)
+    img = torch.randn(1, 3, 8, 12)
+    out = PixelTarget()(img, cell=4)
+    assert out.shape == (1, 48, 2, 3)
+    block = img[0, :, 4:8, 8:12].permute(1, 2, 0).reshape(-1)
+    want = (block - block.mean()) / (block.var() + 1e-6)**.5
+    assert torch.allclose(out[0, :, 1, 2], want, atol=1e-5)
+    assert PixelTarget().out_channels(32) == 3072
+
+
+@pytest.mark.parametrize('size,grids', [(224, [56, 28, 14, 7]),
+                                        (160, [40, 20, 10, 5])])
+def test_decoder_grids(size, grids):
+    model = _model(patch_size=16)
+    x = torch.randn(1, 3, size, size)
+    preds, targets, mask, grid = model.predict_targets(x)
+    assert [p.shape[-1] for p in preds] == grids
+    assert [t.shape[-2:] for t in targets] == [p.shape[-2:] for p in preds]
+    assert all(p.shape[1] == 27 for p in preds)
+
+
+def test_mask_resampling_equals_a_reference():
+    torch.manual_seed(0)
+    mask = (torch.rand(2, 16) > 0.5).float()  # 4x4 grid
+    up = resample_mask(mask, (4, 4), (16, 16))
+    down = resample_mask(mask, (4, 4), (2, 2))
+    m = mask.view(2, 4, 4)
+    for i in range(16):
+        for j in range(16):
+            assert up[:, i, j].tolist() == m[:, i // 4, j // 4].tolist()
+    for i in range(2):
+        for j in range(2):
+            ref = m[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2].mean(dim=(1, 2))
+            assert torch.allclose(down[:, i, j], ref)
+    assert torch.equal(resample_mask(mask, (4, 4), (4, 4)), m)
+
+
+def test_random_masking_counts_and_errors():
+    keep, restore, mask = random_masking(3, 196, 0.75, torch.device('cpu'))
+    assert keep.shape == (3, 49) and mask.sum(1).eq(147).all()
+    assert torch.equal(mask.gather(1, keep), torch.zeros(3, 49))
+    with pytest.raises(ValueError, match='keeps 0 of 16'):
+        random_masking(1, 16, 1.0, torch.device('cpu'))
+
+
+def test_encoder_sees_exactly_the_visible_tokens():
+    torch.manual_seed(0)
+    model = _model().eval()
+    vit = model.backbone
+    seen = {}
+    vit.blocks[0].register_forward_pre_hook(
+        lambda m, args: seen.setdefault('x', args[0]))
+    x = torch.randn(2, 3, 32, 32)  # 4x4 patches, 4 visible
+    taps, mask, ids_restore = vit(x)
+    tokens, grid = vit.patch_embed(x)
+    tokens = tokens + vit.position(grid, x.device, x.dtype)
+    assert seen['x'].shape == (2, 1 + 4, 32)
+    for b in range(2):
+        visible = tokens[b][mask[b] == 0]
+        got = seen['x'][b, 1:]
+        # the same set of rows (the encoder keeps MAE's shuffled order)
+        assert torch.allclose(got.sort(0).values, visible.sort(0).values)
+    assert len(taps) == 4 and all(t.shape == (2, 5, 32) for t in taps)
+
+
+def test_loss_equals_a_naive_reference():
+    torch.manual_seed(0)
+    model = _model(target=dict(type='PixelTarget')).eval()
+    x = torch.randn(2, 3, 32, 32)
+    torch.manual_seed(1)
+    preds, targets, mask, grid = model.predict_targets(x)
+    torch.manual_seed(1)
+    losses = model.loss(x, [])
+    total = 0.
+    for k, (p, t) in enumerate(zip(preds, targets)):
+        h, w = t.shape[-2:]
+        num = den = 0.
+        for b in range(2):
+            for i in range(h):
+                for j in range(w):
+                    # weight: the share of masked patches the cell covers
+                    if h >= 4:
+                        wgt = mask[b, (i * 4 // h) * 4 + j * 4 // w]
+                    else:
+                        s = 4 // h
+                        wgt = sum(mask[b, (i * s + a) * 4 + j * s + c]
+                                  for a in range(s) for c in range(s)) / s**2
+                    num += wgt * ((p[b, :, i, j] - t[b, :, i, j])**2).mean()
+                    den += wgt
+        tap = num / den
+        block = model.backbone.out_indices[k]
+        assert losses[f'loss_block{block}'].item() == pytest.approx(
+            tap.item(), rel=1e-4)
+        total += tap
+    assert losses['loss'].item() == pytest.approx(total.item(), rel=1e-4)
+    # only the weighted total is optimised
+    loss, log_vars = model.parse_losses(losses)
+    assert loss is losses['loss'] and 'loss_block7' in log_vars
+
+
+def test_loss_weights_are_applied():
+    torch.manual_seed(0)
+    model = _model()
+    model.head.loss_weights = (1., 0., 2., 0.)
+    losses = model.loss(torch.randn(2, 3, 32, 32), [])
+    want = losses['loss_block1'] + 2 * losses['loss_block5']
+    assert losses['loss'].item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_every_parameter_gets_a_gradient():
+    torch.manual_seed(0)
+    model = _model(layer_scale_init=0.1).train()
+    model.loss(torch.randn(2, 3, 32, 32), [])['loss'].backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_bad_settings_have_clear_errors():
+    with pytest.raises(ValueError, match='must be distinct blocks'):
+        _model(arch=dict(embed_dims=32, depth=6, num_heads=2))
+    with pytest.raises(ValueError, match='decoder scale must be one of'):
+        MODELS.build(dict(type='LocalMIMDecoders', in_dims=32,
+                          scales=(3., ), out_channels=(27, )))
+    with pytest.raises(ValueError, match='4 taps .* but 3 decoder scales'):
+        MODELS.build(
+            dict(type='LocalMIM', backbone=dict(type='LocalMIMViT', arch=TINY,
+                                                patch_size=8),
+                 neck=dict(type='LocalMIMDecoders', in_dims=32, dims=32,
+                           num_heads=4, scales=(4., 2., 1.)),
+                 head=dict(type='LocalMIMHead'),
+                 target_generator=dict(type='HOGTarget')))
+
+
+CFG = 'mmpretrain_configs/localmim/'
+
+
+@pytest.mark.parametrize('name,arch,lr,batch,epochs,nbins,taps', [
+    ('localmim_vit-base-p16_8xb256-amp-coslr-1600e_in1k.py', 'b',
+     2e-4 * 8, 256 * 8, 1600, 9, [1, 3, 9, 11]),
+    ('localmim_vit-large-p16_8xb512-amp-coslr-800e_in1k.py', 'l',
+     1.5e-4 * 16, 512 * 8, 800, 18, [1, 3, 21, 23]),
+])
+def test_real_configs_have_the_authors_recipe(name, arch, lr, batch, epochs,
+                                              nbins, taps, repo_root):
+    cfg = Config.fromfile(f'{repo_root}/{CFG}{name}')
+    assert cfg.model.backbone.arch == arch
+    assert cfg.optim_wrapper.optimizer.lr == pytest.approx(lr)
+    assert cfg.optim_wrapper.optimizer.betas == (0.9, 0.95)
+    assert cfg.optim_wrapper.optimizer.weight_decay == 0.05
+    assert cfg.train_dataloader.batch_size * 8 == batch
+    assert cfg.train_cfg.max_epochs == epochs
+    assert cfg.param_scheduler[0].end == 40
+    assert cfg.model.target_generator.nbins == nbins
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    assert model.backbone.out_indices == taps
+    assert model.backbone.mask_ratio == 0.75
+    assert [d.scale for d in model.neck.decoders] == [4., 2., 1., 0.5]
+    assert [d.pred[-1].out_channels
+            for d in model.neck.decoders] == [3 * nbins] * 4
+    n = sum(p.numel() for p in model.parameters())
+    print(f'LocalMIM ViT-{arch.upper()}: {n / 1e6:.1f} M parameters')
+
+
+def test_tiny_config_changes_only_sizes(repo_root):
+    real = Config.fromfile(
+        f'{repo_root}/{CFG}localmim_vit-base-p16_8xb256-amp-coslr-1600e_'
+        'in1k.py').model
+    tiny = Config.fromfile(
+        f'{repo_root}/{CFG}localmim_vit-tiny-p8_1xb32-20e_synthetic.py').model
+    for key in ('type', 'mask_ratio', 'out_indices', 'pos_embed'):
+        assert tiny.backbone[key] == real.backbone[key], key
+    assert tiny.neck.scales == real.neck.scales
+    assert tiny.head == real.head
+    assert tiny.target_generator == real.target_generator
