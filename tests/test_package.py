@@ -79,7 +79,8 @@ def test_registered_modules_are_found_from_their_scope():
     names = {name for _, _, name in entries}
     assert {'LoMaR', 'LoMaRViT', 'LoMaRHead', 'LocalMIM', 'LocalMIMViT',
             'LocalMIMDecoders', 'LocalMIMHead', 'HOGTarget',
-            'PixelTarget'} <= names
+            'PixelTarget', 'MIMVisionTransformer',
+            'ViTFeaturePyramid'} <= names
     for scope, registry_name, name in entries:
         module = importlib.import_module(f'{scope}.registry')
         registry = next(

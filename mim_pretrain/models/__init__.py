@@ -1,4 +1,5 @@
 """Models: the shared ViT and the pretraining algorithms built on it."""
+from .backbone import MIMVisionTransformer, ViTFeaturePyramid
 from .localmim import LocalMIM, LocalMIMDecoders, LocalMIMHead, LocalMIMViT
 from .lomar import LoMaR, LoMaRHead, LoMaRViT, patchify, unpatchify
 from .targets import HOGTarget, PixelTarget
@@ -8,7 +9,7 @@ from .vit import (Attention, Block, PatchEmbed, VisionTransformer,
 __all__ = [
     'VisionTransformer', 'PatchEmbed', 'Attention', 'Block', 'LocalMIM',
     'LocalMIMViT', 'LocalMIMDecoders', 'LocalMIMHead', 'HOGTarget',
-    'PixelTarget',
+    'PixelTarget', 'MIMVisionTransformer', 'ViTFeaturePyramid',
     'sincos_pos_embed_2d', 'LoMaR', 'LoMaRViT', 'LoMaRHead', 'patchify',
     'unpatchify'
 ]

@@ -127,30 +127,42 @@ class LayerNorm2d(nn.LayerNorm):
         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
-def scale_head(scale: float, dims: int, out_channels: int) -> nn.Sequential:
-    """Resample a ``[B, dims, h, w]`` map by ``scale``, then 1x1 conv.
+def rescale_layers(scale: float, dims: int,
+                   pool: str = 'avg') -> Tuple[List[nn.Module], int]:
+    """Layers that resample a ``[B, dims, h, w]`` map by ``scale``.
 
     4x: two stride-2 transposed convs (dims -> dims/2 -> dims/4) with
-    LayerNorm + GELU between; 2x: one (dims -> dims/2); 1x: identity;
-    0.5x: 2x2 average pooling.
+    LayerNorm + GELU between; 2x: one (dims -> dims/2); 1x: nothing;
+    0.5x / 0.25x: 2x2 / 4x4 pooling (``'avg'`` or ``'max'``).
+
+    Returns:
+        tuple: the layers and their output channels.
     """
     if scale == 4:
-        layers = [
+        return [
             nn.ConvTranspose2d(dims, dims // 2, 2, 2),
             LayerNorm2d(dims // 2, eps=1e-6),
             nn.GELU(),
             nn.ConvTranspose2d(dims // 2, dims // 4, 2, 2)
-        ]
-        width = dims // 4
-    elif scale == 2:
-        layers, width = [nn.ConvTranspose2d(dims, dims // 2, 2, 2)], dims // 2
-    elif scale == 1:
-        layers, width = [], dims
-    elif scale == 0.5:
-        layers, width = [nn.AvgPool2d(2)], dims
-    else:
+        ], dims // 4
+    if scale == 2:
+        return [nn.ConvTranspose2d(dims, dims // 2, 2, 2)], dims // 2
+    if scale == 1:
+        return [], dims
+    if scale in (0.5, 0.25):
+        k = int(1 / scale)
+        return [nn.AvgPool2d(k) if pool == 'avg' else nn.MaxPool2d(k)], dims
+    raise ValueError(f'scale must be one of (4, 2, 1, 0.5, 0.25), got '
+                     f'{scale}')
+
+
+def scale_head(scale: float, dims: int, out_channels: int) -> nn.Sequential:
+    """A local decoder's scale head: resample by ``scale`` (average pooling
+    for 0.5x), then a 1x1 conv to ``out_channels``."""
+    if scale not in SCALES:
         raise ValueError(f'decoder scale must be one of {SCALES}, got '
                          f'{scale}')
+    layers, width = rescale_layers(scale, dims, 'avg')
     return nn.Sequential(*layers, nn.Conv2d(width, out_channels, 1))
 
 

@@ -196,6 +196,10 @@ class Attention(nn.Module):
         irpe: None, or a dict of :class:`IRPEKeyBias` options (``alpha``,
             ``beta``, ``gamma``, ``num_prefix``) to put LoMaR's iRPE on the
             keys.
+        rel_pos_size: None, or the (rows, cols) for which ViTDet-style
+            decomposed relative position tables ``rel_pos_h`` /
+            ``rel_pos_w`` (``[2 * size - 1, head_dim]``, zero-initialised)
+            are made; they are linearly resized to other grids.
     """
 
     def __init__(self,
@@ -203,7 +207,8 @@ class Attention(nn.Module):
                  num_heads: int,
                  qkv_bias: bool = True,
                  attn_drop: float = 0.,
-                 irpe: Optional[dict] = None) -> None:
+                 irpe: Optional[dict] = None,
+                 rel_pos_size: Optional[Tuple[int, int]] = None) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = dims // num_heads
@@ -212,6 +217,13 @@ class Attention(nn.Module):
         self.attn_drop = attn_drop
         self.rpe_k = (IRPEKeyBias(self.head_dim, **irpe)
                       if irpe is not None else None)
+        if rel_pos_size is not None:
+            self.rel_pos_h = nn.Parameter(
+                torch.zeros(2 * rel_pos_size[0] - 1, self.head_dim))
+            self.rel_pos_w = nn.Parameter(
+                torch.zeros(2 * rel_pos_size[1] - 1, self.head_dim))
+        else:
+            self.rel_pos_h = self.rel_pos_w = None
 
     def forward(self, x: torch.Tensor,
                 grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
@@ -229,10 +241,14 @@ class Attention(nn.Module):
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         bias = None
+        if (self.rpe_k is not None or self.rel_pos_h is not None) and \
+                grid is None:
+            raise ValueError('relative position needs the token grid')
         if self.rpe_k is not None:
-            if grid is None:
-                raise ValueError('iRPE attention needs the token grid')
             bias = self.rpe_k(q, grid)
+        if self.rel_pos_h is not None:
+            rel = decomposed_rel_pos(q, grid, self.rel_pos_h, self.rel_pos_w)
+            bias = rel if bias is None else bias + rel
         x = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias,
             dropout_p=self.attn_drop if self.training else 0.)
@@ -252,6 +268,12 @@ class Block(nn.Module):
         norm_eps: LayerNorm epsilon.
         attn_drop: attention dropout.
         irpe: iRPE options (see :class:`Attention`), or None.
+        rel_pos_size: grid of the decomposed relative position tables (see
+            :class:`Attention`), or None.
+        window_size: 0 for global attention; otherwise attention within
+            non-overlapping ``window_size x window_size`` windows of the grid
+            (zero-padded to a multiple of the window, as ViTDet), for tokens
+            without a cls token.
     """
 
     def __init__(self,
@@ -263,10 +285,14 @@ class Block(nn.Module):
                  layer_scale_init: Optional[float] = None,
                  norm_eps: float = 1e-6,
                  attn_drop: float = 0.,
-                 irpe: Optional[dict] = None) -> None:
+                 irpe: Optional[dict] = None,
+                 rel_pos_size: Optional[Tuple[int, int]] = None,
+                 window_size: int = 0) -> None:
         super().__init__()
+        self.window_size = window_size
         self.norm1 = nn.LayerNorm(dims, eps=norm_eps)
-        self.attn = Attention(dims, num_heads, qkv_bias, attn_drop, irpe)
+        self.attn = Attention(dims, num_heads, qkv_bias, attn_drop, irpe,
+                              rel_pos_size)
         self.norm2 = nn.LayerNorm(dims, eps=norm_eps)
         self.mlp = Mlp(dims, int(dims * mlp_ratio))
         if layer_scale_init is not None:
@@ -278,8 +304,32 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor,
                 grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
-        x = x + self.drop_path(self.ls1(self.attn(self.norm1(x), grid)))
+        if self.window_size:
+            y = self._window_attention(self.norm1(x), grid)
+        else:
+            y = self.attn(self.norm1(x), grid)
+        x = x + self.drop_path(self.ls1(y))
         return x + self.drop_path(self.ls2(self.mlp(self.norm2(x))))
+
+    def _window_attention(self, x: torch.Tensor,
+                          grid: Tuple[int, int]) -> torch.Tensor:
+        """Attention inside windows; ``x`` is ``[B, h*w, C]`` (no cls)."""
+        b, n, c = x.shape
+        h, w = grid
+        if n != h * w:
+            raise ValueError(f'window attention takes the {h}x{w} grid '
+                             f'tokens only (got {n} tokens: no cls token)')
+        ws = self.window_size
+        x = x.view(b, h, w, c)
+        ph, pw = (-h) % ws, (-w) % ws
+        if ph or pw:
+            x = F.pad(x, (0, 0, 0, pw, 0, ph))
+        hp, wp = h + ph, w + pw
+        x = x.view(b, hp // ws, ws, wp // ws, ws, c).transpose(2, 3)
+        x = self.attn(x.reshape(-1, ws * ws, c), (ws, ws))
+        x = x.view(b, hp // ws, wp // ws, ws, ws, c).transpose(2, 3)
+        x = x.reshape(b, hp, wp, c)[:, :h, :w]
+        return x.reshape(b, h * w, c)
 
 
 class VisionTransformer(BaseModule):
@@ -436,6 +486,48 @@ class VisionTransformer(BaseModule):
         if self.norm is not None:
             x = self.norm(x)
         return x, taps
+
+
+def _rel_pos_table(size: int, table: torch.Tensor) -> torch.Tensor:
+    """``[size, size, C]`` embeddings of every (query, key) offset along one
+    axis, the table linearly resized when it was made for another size."""
+    length = 2 * size - 1
+    if table.shape[0] != length:
+        table = F.interpolate(
+            table.t()[None].float(), size=length,
+            mode='linear')[0].t().to(table.dtype)
+    coords = torch.arange(size, device=table.device)
+    return table[coords[:, None] - coords[None, :] + size - 1]
+
+
+def decomposed_rel_pos(q: torch.Tensor, grid: Tuple[int, int],
+                       table_h: torch.Tensor,
+                       table_w: torch.Tensor) -> torch.Tensor:
+    """ViTDet's decomposed relative position bias.
+
+    ``bias[i, j] = q_i . Rh[row_i - row_j] + q_i . Rw[col_i - col_j]`` with
+    the unscaled query; pairs involving prefix (cls) tokens get 0.
+
+    Args:
+        q: ``[B, heads, L, head_dim]`` queries, prefix tokens first.
+        grid: (rows, cols) of the grid tokens.
+        table_h: ``[2 * rows' - 1, head_dim]``.
+        table_w: ``[2 * cols' - 1, head_dim]``.
+
+    Returns:
+        torch.Tensor: ``[B, heads, L, L]``.
+    """
+    h, w = grid
+    b, heads, n, d = q.shape
+    prefix = n - h * w
+    rq = q[:, :, prefix:].reshape(b, heads, h, w, d)
+    rel_h = torch.einsum('bnhwc,hkc->bnhwk', rq, _rel_pos_table(h, table_h))
+    rel_w = torch.einsum('bnhwc,wkc->bnhwk', rq, _rel_pos_table(w, table_w))
+    bias = (rel_h[..., :, None] + rel_w[..., None, :]).reshape(
+        b, heads, h * w, h * w)
+    if prefix:
+        bias = F.pad(bias, (prefix, 0, prefix, 0))
+    return bias
 
 
 def resize_pos_embed(pos: torch.Tensor, src: Tuple[int, int],

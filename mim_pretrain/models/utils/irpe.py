@@ -23,7 +23,7 @@ are clipped and the same table serves any grid. The 2-D bucket is
 bucket, 50 in all.
 """
 import math
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -96,6 +96,11 @@ def num_irpe_buckets(beta: float = 3.8) -> int:
 class IRPEKeyBias(nn.Module):
     """Contextual product iRPE on the keys: the additive attention bias.
 
+    The table always keeps the prefix bucket when ``num_prefix`` is 1, so a
+    pretrained table loads unchanged; the tokens given to :meth:`forward` may
+    be the grid with its prefix token (pretraining, global attention) or the
+    grid alone (windowed attention downstream, where windows have no cls).
+
     Args:
         head_dim: per-head channels.
         num_prefix: prefix (cls) tokens in front of the grid; 0 or 1.
@@ -119,15 +124,15 @@ class IRPEKeyBias(nn.Module):
             torch.zeros(1, head_dim, self.num_buckets))
         self._ids: Dict[Tuple, torch.Tensor] = {}
 
-    def bucket_ids(self, grid: Tuple[int, int],
-                   device: torch.device) -> torch.Tensor:
+    def bucket_ids(self, grid: Tuple[int, int], device: torch.device,
+                   num_prefix: Optional[int] = None) -> torch.Tensor:
         """Cached ``[L, L]`` bucket indices of a grid (computed once)."""
-        key = (grid[0], grid[1], device)
+        prefix = self.num_prefix if num_prefix is None else num_prefix
+        key = (grid[0], grid[1], prefix, device)
         ids = self._ids.get(key)
         if ids is None:
-            ids = irpe_bucket_ids(grid[0], grid[1], self.num_prefix,
-                                  self.alpha, self.beta,
-                                  self.gamma).to(device)
+            ids = irpe_bucket_ids(grid[0], grid[1], prefix, self.alpha,
+                                  self.beta, self.gamma).to(device)
             self._ids[key] = ids
         return ids
 
@@ -137,17 +142,18 @@ class IRPEKeyBias(nn.Module):
         Args:
             q: unscaled queries ``[B, heads, L, head_dim]``.
             grid: (rows, cols) of the patch tokens; ``L`` must be
-                ``num_prefix + rows * cols``.
+                ``num_prefix + rows * cols`` or ``rows * cols``.
 
         Returns:
             torch.Tensor: ``[B, heads, L, L]``, to add to the scaled logits.
         """
         b, h, n, _ = q.shape
-        if n != self.num_prefix + grid[0] * grid[1]:
+        prefix = n - grid[0] * grid[1]
+        if prefix not in (0, self.num_prefix):
             raise ValueError(
                 f'iRPE got {n} tokens for a {grid[0]}x{grid[1]} grid with '
                 f'{self.num_prefix} prefix token(s)')
-        ids = self.bucket_ids(grid, q.device)
+        ids = self.bucket_ids(grid, q.device, prefix)
         # q . w for every bucket, then pick each pair's bucket
         per_bucket = q @ self.lookup_table_weight[0].to(q.dtype)  # B,h,L,nb
         return per_bucket.gather(-1, ids.expand(b, h, n, n))

@@ -1,0 +1,273 @@
+"""The downstream ViT backbone for mmdet, mmseg and mmpretrain configs.
+
+It is the shared :class:`~mim_pretrain.models.vit.VisionTransformer` (same
+parameter names), so LoMaR, LocalMIM and MAE pretraining checkpoints load by
+prefix alone, LoMaR's iRPE tables included, with:
+
+* any input size (padded to the patch size), absolute position resized
+  bicubically to the input grid;
+* window attention with global attention at chosen blocks (ViTDet), windows
+  zero-padded when the grid is not a multiple of the window;
+* optional ViTDet-style decomposed relative position for initialisations
+  without one;
+* ``out_indices`` feature maps ``[B, C, H/p, W/p]``, optional final norm,
+  drop path, layer scale, activation checkpointing;
+* loud loading: missing/unexpected keys logged, position tables resized, and
+  an error when (almost) nothing of the backbone was loaded.
+"""
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
+
+from ..registry import register_transfer_model
+from .vit import Block, VisionTransformer, resize_pos_embed
+
+
+@register_transfer_model()
+class MIMVisionTransformer(VisionTransformer):
+    """Plain ViT backbone for detection and segmentation.
+
+    Args:
+        arch: ``'s'``, ``'b'``, ``'l'``, ``'h'`` or a dict.
+        patch_size: patch side.
+        img_size: pretraining input size (for a learned ``pos_embed``).
+        pos_embed: ``'learned'`` (loads MAE / LocalMIM ``pos_embed`` and
+            resizes it), ``'sincos'`` (fixed) or ``'none'`` (LoMaR).
+        irpe: None, or iRPE options (``dict()`` for LoMaR's).
+        rel_pos: None, or ``'decomposed'`` (ViTDet-style tables, zero
+            initialised, made for the window size in windowed blocks and for
+            ``img_size // patch_size`` in global ones).
+        window_size: 0 for global attention everywhere; otherwise windowed
+            attention except in ``global_blocks``.
+        global_blocks: blocks with global attention when windowed.
+        with_cls_token: keep the cls token (not with window attention).
+        out_indices: blocks whose outputs are returned as feature maps.
+        final_norm: apply ``norm`` to the last block's output.
+        drop_path_rate: stochastic depth of the last block.
+        layer_scale_init: None, or the layer-scale initial value.
+        with_cp: activation checkpointing of each block.
+        min_loaded: with ``init_cfg=dict(type='Pretrained', ...)``, the
+            smallest share of the backbone's parameter tensors that must be
+            found in the checkpoint; below it loading raises.
+        init_cfg: mmengine init config; ``Pretrained`` with ``checkpoint``
+            and ``prefix`` (e.g. ``'backbone.'``) loads a pretraining
+            checkpoint.
+    """
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'b',
+                 patch_size: int = 16,
+                 img_size: int = 224,
+                 pos_embed: str = 'learned',
+                 irpe: Optional[dict] = None,
+                 rel_pos: Optional[str] = None,
+                 window_size: int = 0,
+                 global_blocks: Sequence[int] = (),
+                 with_cls_token: bool = True,
+                 out_indices: Sequence[int] = (-1, ),
+                 final_norm: bool = False,
+                 drop_path_rate: float = 0.,
+                 layer_scale_init: Optional[float] = None,
+                 qkv_bias: bool = True,
+                 norm_eps: float = 1e-6,
+                 with_cp: bool = False,
+                 min_loaded: float = 0.5,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            arch=arch, patch_size=patch_size, pos_embed=pos_embed,
+            img_size=img_size, irpe=irpe, qkv_bias=qkv_bias,
+            drop_path_rate=drop_path_rate,
+            layer_scale_init=layer_scale_init, norm_eps=norm_eps,
+            final_norm=True, pad_to_patch=True, with_cp=with_cp,
+            init_cfg=init_cfg)
+        if rel_pos not in (None, 'decomposed'):
+            raise ValueError(f"rel_pos must be None or 'decomposed', got "
+                             f'{rel_pos!r}')
+        if window_size and with_cls_token:
+            raise ValueError('window attention needs with_cls_token=False '
+                             '(windows hold grid tokens only, as in ViTDet)')
+        self.out_indices = sorted(i % self.depth for i in out_indices)
+        if len(set(self.out_indices)) != len(out_indices):
+            raise ValueError(f'out_indices {tuple(out_indices)} repeat a '
+                             'block')
+        self.global_blocks = sorted(i % self.depth for i in global_blocks)
+        self.window_size = window_size
+        self.with_cls_token = with_cls_token
+        self.final_norm = final_norm
+        self.min_loaded = min_loaded
+        full = img_size // patch_size
+        # rebuild the blocks with the downstream options, same names
+        dims, heads = self.embed_dims, self.num_heads
+        mlp_ratio = self.blocks[0].mlp.fc1.out_features / dims
+        rates = torch.linspace(0, drop_path_rate, self.depth).tolist()
+        blocks = []
+        for i in range(self.depth):
+            ws = 0 if (not window_size or i in self.global_blocks) \
+                else window_size
+            size = None
+            if rel_pos == 'decomposed':
+                size = (ws, ws) if ws else (full, full)
+            blocks.append(
+                Block(dims, heads, mlp_ratio, qkv_bias, rates[i],
+                      layer_scale_init, norm_eps, irpe=irpe,
+                      rel_pos_size=size, window_size=ws))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Feature maps ``[B, C, ceil(H/p), ceil(W/p)]`` of ``out_indices``.
+        """
+        b = x.shape[0]
+        tokens, grid = self.embed(x)
+        prefix = 0
+        if self.with_cls_token:
+            cls = self.cls_token.expand(b, -1, -1)
+            cls_pos = self.cls_position()
+            if cls_pos is not None:
+                cls = cls + cls_pos
+            tokens = torch.cat([cls, tokens], dim=1)
+            prefix = 1
+        _, taps = self.forward_blocks(tokens, grid, self.out_indices)
+        outs = []
+        for i, out in zip(self.out_indices, taps):
+            if self.final_norm and i == self.depth - 1:
+                out = self.norm(out)
+            out = out[:, prefix:].transpose(1, 2).reshape(
+                b, self.embed_dims, *grid)
+            outs.append(out.contiguous())
+        return tuple(outs)
+
+    def init_weights(self) -> None:
+        """Random init, or load a pretraining checkpoint (``Pretrained``).
+        """
+        cfg = self.init_cfg
+        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+            return super().init_weights()
+        self.init_cfg = None
+        super().init_weights()  # for what the checkpoint does not hold
+        self.init_cfg = cfg
+        self.load_pretrained(cfg['checkpoint'], cfg.get('prefix', ''))
+        self._is_init = True
+
+    def load_pretrained(self, checkpoint: str, prefix: str = '') -> None:
+        """Load backbone weights from a pretraining checkpoint.
+
+        Keys are taken under ``prefix`` (e.g. ``'backbone.'``), position
+        embeddings and relative-position tables are resized to this model,
+        missing and unexpected keys are logged, and a
+        :class:`RuntimeError` is raised when less than ``min_loaded`` of the
+        backbone's parameter tensors were found.
+
+        Args:
+            checkpoint: path (or URL) of the checkpoint.
+            prefix: key prefix of the backbone in the checkpoint.
+        """
+        ckpt = CheckpointLoader.load_checkpoint(checkpoint,
+                                                map_location='cpu')
+        if not isinstance(ckpt, dict):
+            raise RuntimeError(f'{checkpoint} does not hold a state dict')
+        state = ckpt.get('state_dict', ckpt.get('model', ckpt))
+        state = {k[len(prefix):]: v
+                 for k, v in state.items() if k.startswith(prefix)}
+        state = self.adapt_state_dict(state)
+        own = self.state_dict()
+        found = [k for k in own if k in state]
+        params = [k for k, _ in self.named_parameters()]
+        loaded = sum(k in state for k in params) / max(len(params), 1)
+        if loaded < self.min_loaded:
+            raise RuntimeError(
+                f'{checkpoint}: only {loaded:.0%} of the backbone\'s '
+                f'{len(params)} parameter tensors were found under prefix '
+                f'{prefix!r} ({len(state)} keys there); refusing to train '
+                'from a mostly random backbone. Check the prefix (this '
+                'toolkit\'s and mmpretrain checkpoints: prefix="backbone."; '
+                'authors\' checkpoints: convert them first with '
+                'tools/model_converters/).')
+        load_state_dict(self, state, strict=False, logger='current')
+        print_log(
+            f'loaded {len(found)} of {len(own)} backbone tensors from '
+            f'{checkpoint} (prefix {prefix!r}); not in the checkpoint: '
+            f'{sorted(set(own) - set(state)) or "none"}; ignored: '
+            f'{sorted(set(state) - set(own)) or "none"}',
+            logger='current')
+
+    def adapt_state_dict(self, state: Dict[str, torch.Tensor]
+                         ) -> Dict[str, torch.Tensor]:
+        """Resize position embeddings and relative-position tables."""
+        own = self.state_dict()
+        if 'pos_embed' in state and 'pos_embed' in own and \
+                state['pos_embed'].shape != own['pos_embed'].shape:
+            src = state['pos_embed']
+            n = src.shape[1] - 1  # with cls
+            side = int(round(n**0.5))
+            if side * side != n:
+                raise ValueError(f'pos_embed of shape {tuple(src.shape)} is '
+                                 'not a square grid plus cls')
+            grid = resize_pos_embed(src[:, 1:], (side, side), self.pos_grid)
+            state['pos_embed'] = torch.cat([src[:, :1], grid], dim=1)
+            print_log(f'resized pos_embed {tuple(src.shape)} -> '
+                      f'{tuple(state["pos_embed"].shape)}', logger='current')
+        for key, value in list(state.items()):
+            if key.endswith(('rel_pos_h', 'rel_pos_w')) and key in own and \
+                    value.shape != own[key].shape:
+                state[key] = F.interpolate(
+                    value.t()[None].float(), size=own[key].shape[0],
+                    mode='linear')[0].t()
+        return state
+
+
+@register_transfer_model()
+class ViTFeaturePyramid(nn.Module):
+    """Single-stride ViT maps to a 4x / 2x / 1x / 0.5x pyramid.
+
+    With one input map (ViTDet): every level is made from it (2 transposed
+    convs with LayerNorm + GELU, 1 transposed conv, identity, max pool), then
+    a 1x1 and a 3x3 conv with LayerNorm to ``out_channels`` (ViTDet's simple
+    feature pyramid). With four input maps (BEiT/MAE/LocalMIM segmentation),
+    use mmseg's ``Feature2Pyramid`` instead.
+
+    Args:
+        in_channels: ViT width.
+        out_channels: pyramid width.
+        scales: output scales relative to the input stride, from
+            (4, 2, 1, 0.5, 0.25): (4, 2, 1, 0.5) for 16-px patches gives
+            strides 4-32; (2, 1, 0.5, 0.25) does for 8-px patches.
+        num_outs: number of outputs; levels beyond ``len(scales)`` are
+            stride-2 subsamplings of the last one (the RPN's extra level).
+    """
+
+    def __init__(self,
+                 in_channels: int = 768,
+                 out_channels: int = 256,
+                 scales: Sequence[float] = (4., 2., 1., 0.5),
+                 num_outs: Optional[int] = None) -> None:
+        super().__init__()
+        from .localmim import LayerNorm2d, rescale_layers
+        self.scales = tuple(scales)
+        self.num_outs = num_outs or len(scales)
+        if self.num_outs < len(scales):
+            raise ValueError(f'num_outs {num_outs} < {len(scales)} scales')
+        c = in_channels
+        stages = []
+        for s in scales:
+            layers, width = rescale_layers(s, c, 'max')
+            layers += [
+                nn.Conv2d(width, out_channels, 1, bias=False),
+                LayerNorm2d(out_channels, eps=1e-6),
+                nn.Conv2d(out_channels, out_channels, 3, padding=1,
+                          bias=False),
+                LayerNorm2d(out_channels, eps=1e-6)
+            ]
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.ModuleList(stages)
+
+    def forward(self, inputs: Sequence[torch.Tensor]
+                ) -> Tuple[torch.Tensor, ...]:
+        x = inputs[-1]
+        outs = [stage(x) for stage in self.stages]
+        while len(outs) < self.num_outs:
+            outs.append(F.max_pool2d(outs[-1], 1, stride=2))
+        return tuple(outs)
