@@ -1,0 +1,4 @@
+"""Engine parts: optimizer-wrapper constructors (mmengine root registry)."""
+from .optim import LayerDecayOptimWrapperConstructor
+
+__all__ = ['LayerDecayOptimWrapperConstructor']
