@@ -5,7 +5,7 @@ Importing the package applies the compatibility fixes of :mod:`.compat` and
 registers every module of the toolkit (see :mod:`.registry`).
 """
 from . import compat  # noqa: F401  (applied on import)
-from . import datasets, engine, models, registry  # noqa: F401
+from . import converters, datasets, engine, models, registry  # noqa: F401
 from .version import __version__
 
 __all__ = ['__version__']

@@ -11,6 +11,7 @@ import torch
 
 PY_TOOLS = ['train.py', 'test.py', 'main_job.py', 'data/generate_data.py',
             'model_converters/extract_weights.py',
+            'model_converters/convert_checkpoint.py',
             'analysis/visualize_reconstruction.py']
 SH_TOOLS = ['dist_train.sh', 'dist_test.sh', 'slurm_train.sh',
             'slurm_test.sh']

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
+from ..converters.vit import convert_mmpretrain_vit, is_mmpretrain_vit
 from ..registry import register_transfer_model
 from .vit import Block, VisionTransformer, resize_pos_embed
 
@@ -172,6 +173,11 @@ class MIMVisionTransformer(VisionTransformer):
         state = ckpt.get('state_dict', ckpt.get('model', ckpt))
         state = {k[len(prefix):]: v
                  for k, v in state.items() if k.startswith(prefix)}
+        if is_mmpretrain_vit(state):
+            state, dropped = convert_mmpretrain_vit(state)
+            print_log(f'{checkpoint}: mmpretrain ViT names mapped to this '
+                      f'toolkit\'s; not mapped: {sorted(dropped) or "none"}',
+                      logger='current')
         state = self.adapt_state_dict(state)
         own = self.state_dict()
         found = [k for k in own if k in state]

@@ -10,9 +10,10 @@ the file, so you vouch for it), and writes ``{'state_dict': ..., 'meta':
         [--prefix backbone.] [--strip-prefix]
 """
 import argparse
-import os.path as osp
 
 import torch
+
+from mim_pretrain.converters import read_state_dict
 
 
 def parse_args(argv=None):
@@ -34,14 +35,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint not found: {args.checkpoint}')
-    ckpt = torch.load(args.checkpoint, map_location='cpu', weights_only=False)
-    state = ckpt.get('state_dict', ckpt.get('model', ckpt)) if isinstance(
-        ckpt, dict) else None
-    if not isinstance(state, dict) or not state:
-        raise SystemExit(f'{args.checkpoint}: no state dict found (looked '
-                         'for "state_dict", "model", then the top level)')
+    state, ckpt = read_state_dict(args.checkpoint)
     kept = {}
     for key, value in state.items():
         if not torch.is_tensor(value) or not key.startswith(args.prefix):
