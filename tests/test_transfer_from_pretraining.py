@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import NO_WORKERS, det_data_options, seg_data_options
 
 PRETRAIN = {
     'LoMaR': ('mmpretrain_configs/lomar/lomar_vit-tiny-p8_1xb32-20e_'
@@ -17,7 +18,6 @@ PRETRAIN = {
                  "pos_embed='sincos', arch=dict(embed_dims=192, depth=8, "
                  'num_heads=3)', (1, 3, 5, 7)),
 }
-NO_WORKERS = ['num_workers=0', 'persistent_workers=False']
 
 
 def _run(args, cwd):
@@ -72,9 +72,8 @@ def test_mask_rcnn_step_from_pretraining(method, pretrained, tmp_path,
         'num_outs=5))\n')
     work = str(tmp_path / 'work')
     _run(['tools/train.py', str(cfg), '--work-dir', work, '--cfg-options',
-          f'train_dataloader.dataset.data_root={root}/coco/',
-          'train_dataloader.dataset.indices=4', 'train_cfg.max_epochs=1',
-          *[f'train_dataloader.{o}' for o in NO_WORKERS]], repo_root)
+          *det_data_options(root), 'train_dataloader.dataset.indices=4',
+          'train_cfg.max_epochs=1'], repo_root)
     log = open(glob.glob(osp.join(work, '*', '*.log'))[0]).read()
     assert 'loaded' in log and 'backbone tensors from' in log
     assert 'Epoch(train) [1][1/1]' in log and 'loss_mask' in log
@@ -95,12 +94,10 @@ def test_upernet_step_from_pretraining(method, pretrained, tmp_path,
         '    decode_head=dict(in_channels=[192, 192, 192, 192]),\n'
         '    auxiliary_head=dict(in_channels=192))\n')
     work = str(tmp_path / 'work')
-    ade = f'{root}/ade/ADEChallengeData2016'
     _run(['tools/train.py', str(cfg), '--work-dir', work, '--cfg-options',
-          f'train_dataloader.dataset.data_root={ade}',
-          'train_cfg.max_iters=1', 'train_cfg.val_interval=100',
-          'default_hooks.logger.interval=1',
-          *[f'train_dataloader.{o}' for o in NO_WORKERS]], repo_root)
+          *seg_data_options(root), 'train_cfg.max_iters=1',
+          'train_cfg.val_interval=100', 'default_hooks.logger.interval=1'],
+         repo_root)
     log = open(glob.glob(osp.join(work, '*', '*.log'))[0]).read()
     assert 'backbone tensors from' in log
     assert 'Iter(train) [1/1]' in log and 'decode.loss_ce' in log

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import det_data_options, seg_data_options
 
 DET_CFG = 'mmdet_configs/stack_check/mask-rcnn_r18_fpn_2e_synthetic.py'
 SEG_CFG = 'mmseg_configs/stack_check/upernet_r18_200i_synthetic.py'
@@ -87,19 +88,7 @@ def test_iou_metric_scores_ground_truth_as_perfect(synthetic_data):
 def test_mask_rcnn_train_then_test(tmp_path, synthetic_data, repo_root):
     root, _ = synthetic_data
     work = str(tmp_path / 'det')
-    data = [f'train_dataloader.dataset.data_root={root}/coco/',
-            f'val_dataloader.dataset.data_root={root}/coco/',
-            f'test_dataloader.dataset.data_root={root}/coco/',
-            f'val_evaluator.ann_file={root}/coco/annotations/'
-            'instances_val2017.json',
-            f'test_evaluator.ann_file={root}/coco/annotations/'
-            'instances_val2017.json',
-            'train_dataloader.num_workers=0',
-            'train_dataloader.persistent_workers=False',
-            'val_dataloader.num_workers=0',
-            'val_dataloader.persistent_workers=False',
-            'test_dataloader.num_workers=0',
-            'test_dataloader.persistent_workers=False']
+    data = det_data_options(root)
     _run(['tools/train.py', DET_CFG, '--work-dir', work, '--cfg-options',
           'train_cfg.max_epochs=1', 'train_cfg.val_interval=1', *data],
          repo_root)
@@ -120,16 +109,7 @@ def test_mask_rcnn_train_then_test(tmp_path, synthetic_data, repo_root):
 def test_upernet_train_then_test(tmp_path, synthetic_data, repo_root):
     root, _ = synthetic_data
     work = str(tmp_path / 'seg')
-    ade = f'{root}/ade/ADEChallengeData2016'
-    data = [f'train_dataloader.dataset.data_root={ade}',
-            f'val_dataloader.dataset.data_root={ade}',
-            f'test_dataloader.dataset.data_root={ade}',
-            'train_dataloader.num_workers=0',
-            'train_dataloader.persistent_workers=False',
-            'val_dataloader.num_workers=0',
-            'val_dataloader.persistent_workers=False',
-            'test_dataloader.num_workers=0',
-            'test_dataloader.persistent_workers=False']
+    data = seg_data_options(root)
     _run(['tools/train.py', SEG_CFG, '--work-dir', work, '--cfg-options',
           'train_cfg.max_iters=6', 'train_cfg.val_interval=6',
           'default_hooks.checkpoint.interval=6', *data], repo_root)
