@@ -11,6 +11,14 @@ from mim_pretrain.models import MIMVisionTransformer, ViTFeaturePyramid
 TINY = dict(embed_dims=32, depth=4, num_heads=2)
 
 
+def _save_as_backbone(model, tmp_path):
+    """Save ``model`` as the ``backbone.`` of a checkpoint; its path."""
+    path = tmp_path / 'w.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v
+                               for k, v in model.state_dict().items()}}, path)
+    return path
+
+
 def _vit(**kw):
     cfg = dict(arch=TINY, patch_size=8, img_size=32)
     cfg.update(kw)
@@ -43,9 +51,10 @@ def test_registered_for_mmdet_mmseg_and_mmpretrain():
         assert isinstance(model, MIMVisionTransformer)
 
 
-def test_windows_covering_the_grid_equal_global_attention():
+@pytest.mark.parametrize('rel_pos', ['decomposed', 'beit'])
+def test_windows_covering_the_grid_equal_global_attention(rel_pos):
     torch.manual_seed(0)
-    common = dict(with_cls_token=False, rel_pos='decomposed', irpe=dict(),
+    common = dict(with_cls_token=False, rel_pos=rel_pos, irpe=dict(),
                   out_indices=(0, 1, 2, 3))
     glob = _vit(**common).eval()
     win = _vit(window_size=4, **common).eval()
@@ -119,9 +128,7 @@ def test_learned_position_is_resized_on_load(tmp_path):
     torch.manual_seed(0)
     small = _vit(pos_embed='learned', img_size=32)  # 4x4 grid
     small.pos_embed.data.normal_()
-    path = tmp_path / 'w.pth'
-    torch.save({'state_dict': {f'backbone.{k}': v
-                               for k, v in small.state_dict().items()}}, path)
+    path = _save_as_backbone(small, tmp_path)
     big = _vit(pos_embed='learned', img_size=64,
                init_cfg=dict(type='Pretrained', checkpoint=str(path),
                              prefix='backbone.'))
@@ -158,7 +165,48 @@ def test_activation_checkpointing_gives_identical_outputs_and_grads():
 def test_bad_settings_have_clear_errors():
     with pytest.raises(ValueError, match='needs with_cls_token=False'):
         _vit(window_size=4)
-    with pytest.raises(ValueError, match="rel_pos must be None or"):
+    with pytest.raises(ValueError, match="rel_pos must be None, 'decomp"):
         _vit(rel_pos='beit-ish')
     with pytest.raises(ValueError, match='repeat a block'):
         _vit(out_indices=(3, -1))
+
+
+def test_beit_bias_equals_the_direct_formula():
+    from mim_pretrain.models.vit import Attention
+    torch.manual_seed(0)
+    attn = Attention(16, num_heads=2, rel_bias_size=(3, 4))
+    table = attn.relative_position_bias_table
+    table.data.normal_()
+    assert table.shape == (5 * 7 + 3, 2)
+    bias = attn.beit_bias((3, 4), prefix=1)
+    coords = [(r, c) for r in range(3) for c in range(4)]
+    t = table.shape[0]
+    for i, (ri, ci) in enumerate(coords):
+        for j, (rj, cj) in enumerate(coords):
+            want = table[(ri - rj + 2) * 7 + (ci - cj + 3)]
+            assert torch.equal(bias[:, i + 1, j + 1], want)
+        assert torch.equal(bias[:, 0, i + 1], table[t - 3])
+        assert torch.equal(bias[:, i + 1, 0], table[t - 2])
+    assert torch.equal(bias[:, 0, 0], table[t - 1])
+    # another grid: resized, same cls entries
+    other = attn.beit_bias((5, 5), prefix=1)
+    assert other.shape == (2, 26, 26)
+    assert torch.equal(other[:, 0, 0], table[t - 1])
+
+
+def test_beit_table_is_resized_on_load_and_trains(tmp_path):
+    torch.manual_seed(0)
+    small = _vit(rel_pos='beit', img_size=32)  # 4x4 grid: 7*7+3 rows
+    for blk in small.blocks:
+        blk.attn.relative_position_bias_table.data.normal_()
+    path = _save_as_backbone(small, tmp_path)
+    big = _vit(rel_pos='beit', img_size=48,
+               init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                             prefix='backbone.'))
+    table = big.blocks[0].attn.relative_position_bias_table
+    assert table.shape == (11 * 11 + 3, 2)
+    src = small.blocks[0].attn.relative_position_bias_table
+    assert torch.equal(table[-3:], src[-3:])
+    big.train()
+    sum(o.sum() for o in big(torch.randn(1, 3, 48, 48))).backward()
+    assert table.grad is not None and table.grad.abs().sum() > 0

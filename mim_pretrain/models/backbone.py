@@ -39,9 +39,11 @@ class MIMVisionTransformer(VisionTransformer):
         pos_embed: ``'learned'`` (loads MAE / LocalMIM ``pos_embed`` and
             resizes it), ``'sincos'`` (fixed) or ``'none'`` (LoMaR).
         irpe: None, or iRPE options (``dict()`` for LoMaR's).
-        rel_pos: None, or ``'decomposed'`` (ViTDet-style tables, zero
-            initialised, made for the window size in windowed blocks and for
-            ``img_size // patch_size`` in global ones).
+        rel_pos: None, ``'decomposed'`` (ViTDet-style tables) or ``'beit'``
+            (BEiT-style per-head bias table with cls entries, as mmseg's
+            BEiT/MAE backbones); zero-initialised, made for the window size
+            in windowed blocks and for ``img_size // patch_size`` in global
+            ones, and resized to other grids.
         window_size: 0 for global attention everywhere; otherwise windowed
             attention except in ``global_blocks``.
         global_blocks: blocks with global attention when windowed.
@@ -85,9 +87,9 @@ class MIMVisionTransformer(VisionTransformer):
             layer_scale_init=layer_scale_init, norm_eps=norm_eps,
             final_norm=True, pad_to_patch=True, with_cp=with_cp,
             init_cfg=init_cfg)
-        if rel_pos not in (None, 'decomposed'):
-            raise ValueError(f"rel_pos must be None or 'decomposed', got "
-                             f'{rel_pos!r}')
+        if rel_pos not in (None, 'decomposed', 'beit'):
+            raise ValueError(f"rel_pos must be None, 'decomposed' or 'beit', "
+                             f'got {rel_pos!r}')
         if window_size and with_cls_token:
             raise ValueError('window attention needs with_cls_token=False '
                              '(windows hold grid tokens only, as in ViTDet)')
@@ -109,13 +111,13 @@ class MIMVisionTransformer(VisionTransformer):
         for i in range(self.depth):
             ws = 0 if (not window_size or i in self.global_blocks) \
                 else window_size
-            size = None
-            if rel_pos == 'decomposed':
-                size = (ws, ws) if ws else (full, full)
+            size = (ws, ws) if ws else (full, full)
             blocks.append(
                 Block(dims, heads, mlp_ratio, qkv_bias, rates[i],
                       layer_scale_init, norm_eps, irpe=irpe,
-                      rel_pos_size=size, window_size=ws))
+                      rel_pos_size=size if rel_pos == 'decomposed' else None,
+                      window_size=ws,
+                      rel_bias_size=size if rel_pos == 'beit' else None))
         self.blocks = nn.ModuleList(blocks)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
@@ -217,12 +219,29 @@ class MIMVisionTransformer(VisionTransformer):
             print_log(f'resized pos_embed {tuple(src.shape)} -> '
                       f'{tuple(state["pos_embed"].shape)}', logger='current')
         for key, value in list(state.items()):
+            if key.endswith('relative_position_bias_table') and key in own \
+                    and value.shape != own[key].shape:
+                state[key] = resize_beit_table(value, own[key].shape[0])
             if key.endswith(('rel_pos_h', 'rel_pos_w')) and key in own and \
                     value.shape != own[key].shape:
                 state[key] = F.interpolate(
                     value.t()[None].float(), size=own[key].shape[0],
                     mode='linear')[0].t()
         return state
+
+
+def resize_beit_table(table: torch.Tensor, length: int) -> torch.Tensor:
+    """Resize a square-grid BEiT bias table (``[(2s-1)^2 + 3, heads]``) to
+    ``length`` rows, bicubically, keeping the 3 cls entries."""
+    src = int(round((table.shape[0] - 3)**0.5))
+    dst = int(round((length - 3)**0.5))
+    if src * src + 3 != table.shape[0] or dst * dst + 3 != length:
+        raise ValueError(f'relative_position_bias_table of {table.shape[0]} '
+                         f'rows cannot be resized to {length}: not square')
+    spatial = table[:-3].t().reshape(1, -1, src, src)
+    spatial = F.interpolate(spatial.float(), size=(dst, dst), mode='bicubic',
+                            align_corners=False)[0]
+    return torch.cat([spatial.flatten(1).t().to(table.dtype), table[-3:]])
 
 
 @register_transfer_model()

@@ -200,6 +200,11 @@ class Attention(nn.Module):
             decomposed relative position tables ``rel_pos_h`` /
             ``rel_pos_w`` (``[2 * size - 1, head_dim]``, zero-initialised)
             are made; they are linearly resized to other grids.
+        rel_bias_size: None, or the (rows, cols) for which a BEiT-style
+            relative position bias table ``relative_position_bias_table``
+            (``[(2 rows - 1) (2 cols - 1) + 3, heads]``, zero-initialised;
+            the last three entries are cls->token, token->cls, cls->cls) is
+            made; it is resized bicubically to other grids.
     """
 
     def __init__(self,
@@ -208,7 +213,8 @@ class Attention(nn.Module):
                  qkv_bias: bool = True,
                  attn_drop: float = 0.,
                  irpe: Optional[dict] = None,
-                 rel_pos_size: Optional[Tuple[int, int]] = None) -> None:
+                 rel_pos_size: Optional[Tuple[int, int]] = None,
+                 rel_bias_size: Optional[Tuple[int, int]] = None) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = dims // num_heads
@@ -224,6 +230,34 @@ class Attention(nn.Module):
                 torch.zeros(2 * rel_pos_size[1] - 1, self.head_dim))
         else:
             self.rel_pos_h = self.rel_pos_w = None
+        self.rel_bias_size = rel_bias_size
+        if rel_bias_size is not None:
+            n = (2 * rel_bias_size[0] - 1) * (2 * rel_bias_size[1] - 1) + 3
+            self.relative_position_bias_table = nn.Parameter(
+                torch.zeros(n, num_heads))
+        else:
+            self.relative_position_bias_table = None
+        self._bias_index: Dict[Tuple, torch.Tensor] = {}
+
+    def beit_bias(self, grid: Tuple[int, int], prefix: int) -> torch.Tensor:
+        """BEiT-style bias ``[heads, L, L]`` for a grid with ``prefix``
+        (0 or 1) cls tokens."""
+        table = self.relative_position_bias_table
+        src = self.rel_bias_size
+        if tuple(grid) != tuple(src):
+            spatial = table[:-3].t().reshape(1, -1, 2 * src[0] - 1,
+                                             2 * src[1] - 1)
+            spatial = F.interpolate(
+                spatial.float(), size=(2 * grid[0] - 1, 2 * grid[1] - 1),
+                mode='bicubic', align_corners=False)[0]
+            table = torch.cat([spatial.flatten(1).t().to(table.dtype),
+                               table[-3:]])
+        key = (grid[0], grid[1], prefix, table.device)
+        index = self._bias_index.get(key)
+        if index is None:
+            index = beit_bias_index(*grid, prefix).to(table.device)
+            self._bias_index[key] = index
+        return table[index].permute(2, 0, 1)
 
     def forward(self, x: torch.Tensor,
                 grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
@@ -241,14 +275,18 @@ class Attention(nn.Module):
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         bias = None
-        if (self.rpe_k is not None or self.rel_pos_h is not None) and \
-                grid is None:
+        if (self.rpe_k is not None or self.rel_pos_h is not None
+                or self.relative_position_bias_table is not None) \
+                and grid is None:
             raise ValueError('relative position needs the token grid')
         if self.rpe_k is not None:
             bias = self.rpe_k(q, grid)
         if self.rel_pos_h is not None:
             rel = decomposed_rel_pos(q, grid, self.rel_pos_h, self.rel_pos_w)
             bias = rel if bias is None else bias + rel
+        if self.relative_position_bias_table is not None:
+            rel = self.beit_bias(grid, n - grid[0] * grid[1]).to(q.dtype)
+            bias = rel[None] if bias is None else bias + rel
         x = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias,
             dropout_p=self.attn_drop if self.training else 0.)
@@ -270,6 +308,8 @@ class Block(nn.Module):
         irpe: iRPE options (see :class:`Attention`), or None.
         rel_pos_size: grid of the decomposed relative position tables (see
             :class:`Attention`), or None.
+        rel_bias_size: grid of the BEiT-style relative position bias table
+            (see :class:`Attention`), or None.
         window_size: 0 for global attention; otherwise attention within
             non-overlapping ``window_size x window_size`` windows of the grid
             (zero-padded to a multiple of the window, as ViTDet), for tokens
@@ -287,12 +327,13 @@ class Block(nn.Module):
                  attn_drop: float = 0.,
                  irpe: Optional[dict] = None,
                  rel_pos_size: Optional[Tuple[int, int]] = None,
-                 window_size: int = 0) -> None:
+                 window_size: int = 0,
+                 rel_bias_size: Optional[Tuple[int, int]] = None) -> None:
         super().__init__()
         self.window_size = window_size
         self.norm1 = nn.LayerNorm(dims, eps=norm_eps)
         self.attn = Attention(dims, num_heads, qkv_bias, attn_drop, irpe,
-                              rel_pos_size)
+                              rel_pos_size, rel_bias_size)
         self.norm2 = nn.LayerNorm(dims, eps=norm_eps)
         self.mlp = Mlp(dims, int(dims * mlp_ratio))
         if layer_scale_init is not None:
@@ -486,6 +527,29 @@ class VisionTransformer(BaseModule):
         if self.norm is not None:
             x = self.norm(x)
         return x, taps
+
+
+def beit_bias_index(h: int, w: int, prefix: int = 1) -> torch.Tensor:
+    """Index into a BEiT relative position bias table for every token pair.
+
+    Patch pair (i, j): ``(dr + h - 1) * (2w - 1) + (dc + w - 1)`` with
+    ``(dr, dc)`` = position i - position j; with a cls token: cls->token
+    ``T - 3``, token->cls ``T - 2``, cls->cls ``T - 1`` (``T`` the table
+    length). Returns a long ``[L, L]``.
+    """
+    rows = torch.arange(h).repeat_interleave(w)
+    cols = torch.arange(w).repeat(h)
+    idx = (rows[:, None] - rows[None] + h - 1) * (2 * w - 1) + (
+        cols[:, None] - cols[None] + w - 1)
+    if not prefix:
+        return idx
+    total = (2 * h - 1) * (2 * w - 1) + 3
+    out = torch.empty(h * w + 1, h * w + 1, dtype=torch.long)
+    out[1:, 1:] = idx
+    out[0, 1:] = total - 3
+    out[1:, 0] = total - 2
+    out[0, 0] = total - 1
+    return out
 
 
 def _rel_pos_table(size: int, table: torch.Tensor) -> torch.Tensor:
