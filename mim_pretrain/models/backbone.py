@@ -25,7 +25,7 @@ from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
 from ..converters.vit import convert_mmpretrain_vit, is_mmpretrain_vit
 from ..registry import register_transfer_model
-from .vit import Block, VisionTransformer, resize_pos_embed
+from .vit import VisionTransformer, resize_pos_embed
 
 
 @register_transfer_model()
@@ -80,45 +80,24 @@ class MIMVisionTransformer(VisionTransformer):
                  with_cp: bool = False,
                  min_loaded: float = 0.5,
                  init_cfg: Optional[dict] = None) -> None:
+        if window_size and with_cls_token:
+            raise ValueError('window attention needs with_cls_token=False '
+                             '(windows hold grid tokens only, as in ViTDet)')
         super().__init__(
             arch=arch, patch_size=patch_size, pos_embed=pos_embed,
             img_size=img_size, irpe=irpe, qkv_bias=qkv_bias,
             drop_path_rate=drop_path_rate,
             layer_scale_init=layer_scale_init, norm_eps=norm_eps,
             final_norm=True, pad_to_patch=True, with_cp=with_cp,
-            init_cfg=init_cfg)
-        if rel_pos not in (None, 'decomposed', 'beit'):
-            raise ValueError(f"rel_pos must be None, 'decomposed' or 'beit', "
-                             f'got {rel_pos!r}')
-        if window_size and with_cls_token:
-            raise ValueError('window attention needs with_cls_token=False '
-                             '(windows hold grid tokens only, as in ViTDet)')
+            window_size=window_size, global_blocks=global_blocks,
+            rel_pos=rel_pos, init_cfg=init_cfg)
         self.out_indices = sorted(i % self.depth for i in out_indices)
         if len(set(self.out_indices)) != len(out_indices):
             raise ValueError(f'out_indices {tuple(out_indices)} repeat a '
                              'block')
-        self.global_blocks = sorted(i % self.depth for i in global_blocks)
-        self.window_size = window_size
         self.with_cls_token = with_cls_token
         self.final_norm = final_norm
         self.min_loaded = min_loaded
-        full = img_size // patch_size
-        # rebuild the blocks with the downstream options, same names
-        dims, heads = self.embed_dims, self.num_heads
-        mlp_ratio = self.blocks[0].mlp.fc1.out_features / dims
-        rates = torch.linspace(0, drop_path_rate, self.depth).tolist()
-        blocks = []
-        for i in range(self.depth):
-            ws = 0 if (not window_size or i in self.global_blocks) \
-                else window_size
-            size = (ws, ws) if ws else (full, full)
-            blocks.append(
-                Block(dims, heads, mlp_ratio, qkv_bias, rates[i],
-                      layer_scale_init, norm_eps, irpe=irpe,
-                      rel_pos_size=size if rel_pos == 'decomposed' else None,
-                      window_size=ws,
-                      rel_bias_size=size if rel_pos == 'beit' else None))
-        self.blocks = nn.ModuleList(blocks)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Feature maps ``[B, C, ceil(H/p), ceil(W/p)]`` of ``out_indices``.

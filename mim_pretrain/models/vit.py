@@ -398,6 +398,14 @@ class VisionTransformer(BaseModule):
         final_norm: apply ``norm`` to the output.
         pad_to_patch: pad inputs the patch size does not divide.
         with_cp: activation checkpointing of each block (saves memory).
+        window_size: 0 for global attention in every block; otherwise
+            windowed attention (see :class:`Block`) except in
+            ``global_blocks``.
+        global_blocks: blocks that keep global attention when windowed.
+        rel_pos: None, ``'decomposed'`` (ViTDet) or ``'beit'``: relative
+            position made for the window in windowed blocks and for
+            ``img_size // patch_size`` in global ones (see
+            :class:`Attention`).
         init_cfg: mmengine init config.
     """
 
@@ -415,6 +423,9 @@ class VisionTransformer(BaseModule):
                  final_norm: bool = True,
                  pad_to_patch: bool = False,
                  with_cp: bool = False,
+                 window_size: int = 0,
+                 global_blocks: Sequence[int] = (),
+                 rel_pos: Optional[str] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         dims, depth, heads, mlp_ratio = resolve_arch(arch)
@@ -434,12 +445,23 @@ class VisionTransformer(BaseModule):
                 torch.zeros(1, 1 + self.pos_grid[0] * self.pos_grid[1],
                             dims))
         self._sincos: Dict[Tuple, torch.Tensor] = {}
+        if rel_pos not in (None, 'decomposed', 'beit'):
+            raise ValueError(f"rel_pos must be None, 'decomposed' or 'beit', "
+                             f'got {rel_pos!r}')
+        self.global_blocks = sorted(i % depth for i in global_blocks)
+        full = (img_size // patch_size, img_size // patch_size)
         rates = torch.linspace(0, drop_path_rate, depth).tolist()
-        self.blocks = nn.ModuleList([
-            Block(dims, heads, mlp_ratio, qkv_bias, rates[i],
-                  layer_scale_init, norm_eps, irpe=irpe)
-            for i in range(depth)
-        ])
+        blocks = []
+        for i in range(depth):
+            ws = window_size if i not in self.global_blocks else 0
+            size = (ws, ws) if ws else full
+            blocks.append(
+                Block(dims, heads, mlp_ratio, qkv_bias, rates[i],
+                      layer_scale_init, norm_eps, irpe=irpe,
+                      rel_pos_size=size if rel_pos == 'decomposed' else None,
+                      window_size=ws,
+                      rel_bias_size=size if rel_pos == 'beit' else None))
+        self.blocks = nn.ModuleList(blocks)
         self.norm = nn.LayerNorm(dims, eps=norm_eps) if final_norm else None
 
     def init_weights(self) -> None:
