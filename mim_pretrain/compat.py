@@ -44,16 +44,47 @@ Fix: when no CUDA device is visible, the process group is created with the
 ``gloo`` backend (logged; NCCL cannot run without a GPU) and DDP gets
 ``device_ids=None`` for a module on the CPU, as PyTorch requires. Nothing
 changes where a GPU is visible. Remove when mmengine supports CPU DDP.
+
+Checkpoints written in place
+----------------------------
+Upstream: mmengine's ``LocalBackend.put`` (used by ``save_checkpoint``)
+opens the destination and writes into it, so a run killed during the write
+leaves a truncated ``epoch_N.pth`` that ``--resume`` then fails on.
+
+Fix: ``put`` writes a temporary file in the same folder and renames it over
+the destination (``os.replace``, atomic on POSIX): a checkpoint file either
+exists complete or not at all. Remove when mmengine writes atomically.
+
+Broken images and label maps
+----------------------------
+Upstream: OpenCV decodes a truncated JPEG without an error (the missing part
+is grey), and a decoding error names no file; mmseg's losses fail on label
+values beyond the class count with an index error that names no file (or, on
+a GPU, a device-side assert).
+
+Fix: image bytes are checked for their end marker (JPEG ``FFD9`` after the
+last scan, PNG ``IEND``) before decoding; any load error of
+``LoadImageFromFile`` and of mmseg's ``LoadAnnotations`` is re-raised with
+the file's path; with ``ignore_empty=True`` (the user asked to skip broken
+images) each skipped file is logged with a running count; and every mmseg
+sample's labels are checked against the dataset's classes (255 = ignore),
+naming the label file and the bad values.
 """
 import copy
+import logging
 import os
 import os.path as osp
 import pickle
+import tempfile
 from typing import Dict, Optional
 
+import mmcv
 import mmengine.dist.utils as dist_utils
+import numpy as np
 import torch
 import torch.distributed as torch_dist
+from mmcv.transforms import LoadImageFromFile
+from mmengine.fileio.backends import LocalBackend
 from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import FUNCTIONS, DefaultScope
@@ -138,11 +169,9 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
         print_log(
             f'Loading {filename} with weights_only=False (full pickle) '
             f'because it is trusted: {reason}.', logger='current')
-        return torch.load(filename, map_location=map_location,
-                          weights_only=False)
+        return _torch_load(filename, map_location, weights_only=False)
     try:
-        return torch.load(filename, map_location=map_location,
-                          weights_only=True)
+        return _torch_load(filename, map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ''
         raise RuntimeError(
@@ -154,6 +183,162 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
             'training checkpoint as pretrained weights, extract its weights '
             'first: `python tools/model_converters/extract_weights.py '
             f'{filename} OUT.pth`.') from e
+
+
+def _torch_load(filename: str, map_location, weights_only: bool):
+    """``torch.load`` whose errors on a damaged file name the file."""
+    try:
+        return torch.load(filename, map_location=map_location,
+                          weights_only=weights_only)
+    except pickle.UnpicklingError as e:
+        if weights_only and 'Weights only load failed' in str(e):
+            raise  # the caller explains the weights-only refusal
+        error = e
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        error = e
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ''
+    raise RuntimeError(
+        f'checkpoint {filename} cannot be read: it is truncated or not a '
+        f'PyTorch checkpoint ({type(error).__name__}: {first}). If a run '
+        'was killed while writing it, resume from the previous checkpoint.'
+    ) from error
+
+
+def atomic_put(self, obj: bytes, filepath) -> None:
+    """``LocalBackend.put`` that never leaves a partly written file."""
+    filepath = str(filepath)
+    folder = osp.dirname(osp.abspath(filepath))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=folder, prefix=f'.{osp.basename(filepath)}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(obj)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filepath)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+_JPEG_SOI, _PNG_SIG = b'\xff\xd8', b'\x89PNG\r\n\x1a\n'
+
+
+def truncation_error(content: bytes) -> Optional[str]:
+    """Why encoded JPEG/PNG bytes are truncated, or None when complete.
+
+    A JPEG must have an end-of-image marker after its last start-of-scan
+    (0xFF is byte-stuffed inside scans, so the marker cannot occur there);
+    a PNG must have its ``IEND`` chunk. Other formats are not judged.
+    """
+    head = bytes(content[:8])
+    if head.startswith(_JPEG_SOI):
+        sos = content.rfind(b'\xff\xda')
+        if sos < 0 or content.find(b'\xff\xd9', sos) < 0:
+            return 'truncated JPEG (no end-of-image marker after the scan)'
+    elif head == _PNG_SIG and content.rfind(b'IEND') < 0:
+        return 'truncated PNG (no IEND chunk)'
+    return None
+
+
+_upstream_imfrombytes = mmcv.imfrombytes
+
+
+def imfrombytes(content: bytes, *args, **kwargs):
+    """``mmcv.imfrombytes`` that refuses truncated or undecodable bytes."""
+    problem = truncation_error(content)
+    if problem:
+        raise ValueError(problem)
+    img = _upstream_imfrombytes(content, *args, **kwargs)
+    if img is None:
+        raise ValueError('the bytes could not be decoded as an image')
+    return img
+
+
+_upstream_load_image = LoadImageFromFile.transform
+_skipped_images = {'count': 0}
+
+
+def load_image_transform(self, results: dict):
+    """``LoadImageFromFile.transform`` whose errors name the file."""
+    try:
+        out = _upstream_load_image(self, results)
+    except Exception as e:
+        raise type(e)(f'failed to load image {results.get("img_path")}: '
+                      f'{e}') if _plain_ctor(e) else e
+    if out is None:
+        _skipped_images['count'] += 1
+        print_log(
+            f'LoadImageFromFile(ignore_empty=True): skipped unreadable image '
+            f'{results.get("img_path")} ({_skipped_images["count"]} skipped '
+            'so far in this process)', logger='current',
+            level=logging.WARNING)
+    return out
+
+
+def _plain_ctor(e: Exception) -> bool:
+    """Whether ``type(e)(message)`` rebuilds the exception."""
+    try:
+        type(e)('x')
+        return True
+    except Exception:
+        return False
+
+
+def _patch_mmseg() -> None:
+    from mmseg.datasets import BaseSegDataset
+    from mmseg.datasets.transforms import LoadAnnotations
+    if getattr(BaseSegDataset, '_mim_checked', False):
+        return
+    upstream_load = LoadAnnotations.transform
+    upstream_prepare = BaseSegDataset.prepare_data
+
+    def load_annotations(self, results: dict) -> dict:
+        try:
+            return upstream_load(self, results)
+        except Exception as e:
+            raise type(e)(f'failed to load label map '
+                          f'{results.get("seg_map_path")}: {e}') \
+                if _plain_ctor(e) else e
+
+    def prepare_data(self, idx):
+        data = upstream_prepare(self, idx)
+        sample = data.get('data_samples') if isinstance(data, dict) else None
+        seg = getattr(sample, 'gt_sem_seg', None)
+        if seg is not None:
+            check_labels(seg.data, len(self.metainfo['classes']),
+                         sample.metainfo.get('seg_map_path'))
+        return data
+
+    LoadAnnotations.transform = load_annotations
+    BaseSegDataset.prepare_data = prepare_data
+    BaseSegDataset._mim_checked = True
+
+
+def check_labels(labels: torch.Tensor, num_classes: int, path: str,
+                 ignore_index: int = 255) -> None:
+    """Raise when a label map holds values that are not classes.
+
+    Args:
+        labels: the label map (after ``reduce_zero_label`` / ``label_map``).
+        num_classes: the dataset's class count.
+        path: the label file, for the message.
+        ignore_index: the value that marks ignored pixels.
+
+    Raises:
+        ValueError: names the file, the bad values and the valid range.
+    """
+    bad = (labels >= num_classes) & (labels != ignore_index)
+    if bool(bad.any()):
+        values = np.unique(labels[bad].cpu().numpy()).tolist()
+        raise ValueError(
+            f'label map {path} has values {values[:10]} that are not classes '
+            f'of this dataset ({num_classes} classes: 0-{num_classes - 1}, '
+            f'{ignore_index} = ignore, after reduce_zero_label/label_map). '
+            'Check the annotation files and the dataset\'s classes / '
+            'reduce_zero_label settings.')
 
 
 _upstream_build_dataloader = Runner.build_dataloader
@@ -212,6 +397,10 @@ def apply() -> None:
     Runner.build_dataloader = staticmethod(build_dataloader)
     dist_utils._init_dist_pytorch = init_dist_pytorch
     MMDistributedDataParallel.__init__ = ddp_init
+    LocalBackend.put = atomic_put
+    mmcv.imfrombytes = imfrombytes
+    LoadImageFromFile.transform = load_image_transform
+    _patch_mmseg()
 
 
 apply()

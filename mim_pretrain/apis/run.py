@@ -9,17 +9,35 @@ kind is read from the config's ``default_scope``:
 * ``mmseg``: semantic segmentation (``mmseg_configs/``).
 
 The flags are the upstream ones, with the upstream meaning for each kind.
+On top of upstream, training runs get (each logged when applied):
+
+* mmengine's ``EpochBasedTrainLoop`` / ``IterBasedTrainLoop`` replaced by the
+  exact-resume loops of :mod:`mim_pretrain.engine.loops`;
+* a ``FiniteLossHook`` (stop on a NaN/inf loss) unless the config has one;
+* ``--resume`` without a path takes the newest complete checkpoint of the
+  work dir;
+* the data a config reads is checked before anything is built
+  (:mod:`mim_pretrain.datasets.checks`), and a checkpoint given to
+  ``--resume`` or ``tools/test.py`` must match the model (mismatched keys
+  are listed).
 """
 import argparse
+import glob
 import os
 import os.path as osp
-from typing import List, Optional
+import re
+from typing import Dict, List, Optional
 
+import torch
 from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import CheckpointLoader
 
 from .. import compat
+from ..datasets.checks import check_config_inputs
+from ..engine.loops import RESUMABLE_LOOPS
 
 TASKS = ('mmpretrain', 'mmdet', 'mmseg')
 
@@ -85,6 +103,13 @@ def _load_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model a checkpoint was saved from (no DDP / TTA wrapper)."""
+    while hasattr(model, 'module'):
+        model = model.module
+    return model
+
+
 def _build_runner(cfg: Config) -> Runner:
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
@@ -144,14 +169,125 @@ def setup_train_config(args: argparse.Namespace) -> Config:
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
         cfg.resume = True
-        cfg.load_from = None
+        cfg.load_from = latest_checkpoint(cfg.work_dir)
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(
                 f'--resume checkpoint not found: {args.resume}')
         cfg.resume = True
         cfg.load_from = args.resume
+    use_reliable_training(cfg)
+    check_config_inputs(cfg)
     return cfg
+
+
+def use_reliable_training(cfg: Config) -> None:
+    """Exact-resume loop and a ``FiniteLossHook`` for a training config.
+
+    mmengine's own loops are replaced by their exact-resume subclasses (same
+    arguments and behaviour, plus exact resume); other loop types are left
+    alone. A ``FiniteLossHook`` (``action='stop'``) is added unless
+    ``custom_hooks`` has one.
+
+    Args:
+        cfg: the config, changed in place.
+    """
+    loop = cfg.get('train_cfg')
+    if isinstance(loop, dict):
+        kind = loop.get('type')
+        if kind is None and 'by_epoch' in loop:
+            kind = ('EpochBasedTrainLoop'
+                    if loop['by_epoch'] else 'IterBasedTrainLoop')
+            loop.pop('by_epoch')
+        if kind in RESUMABLE_LOOPS:
+            loop['type'] = RESUMABLE_LOOPS[kind]
+            print_log(f'train_cfg: {kind} -> {loop["type"]} (exact resume, '
+                      'per-iteration seeding)', logger='current')
+        elif kind is not None:
+            loop['type'] = kind
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(isinstance(h, dict) and str(h.get('type', '')).endswith(
+            'FiniteLossHook') for h in hooks):
+        hooks.append(dict(type='FiniteLossHook', action='stop'))
+        cfg.custom_hooks = hooks
+        print_log('custom_hooks: added FiniteLossHook(action=\'stop\')',
+                  logger='current')
+
+
+def _ckpt_iter(path: str) -> int:
+    match = re.search(r'(\d+)\.pth$', osp.basename(path))
+    return int(match.group(1)) if match else -1
+
+
+def latest_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` (no path) continues from.
+
+    ``last_checkpoint`` (written by mmengine after each save) when it names a
+    file that exists, else the ``*_N.pth`` with the largest N. Checkpoint
+    files are written atomically (see :mod:`mim_pretrain.compat`), so an
+    existing one is complete; temporary files of an interrupted write are
+    ignored.
+
+    Args:
+        work_dir: the run's work dir.
+
+    Returns:
+        str | None: the checkpoint, or None when the work dir has none (the
+        run then starts from scratch, as upstream).
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(record):
+        with open(record) as f:
+            named = f.read().strip()
+        if named and osp.isfile(named):
+            return named
+        print_log(f'{record} names {named!r}, which does not exist; '
+                  'looking for the newest checkpoint instead',
+                  logger='current')
+    found = sorted(glob.glob(osp.join(work_dir, '*_*.pth')), key=_ckpt_iter)
+    if not found:
+        print_log(f'--resume: no checkpoint in {work_dir}; starting from '
+                  'scratch', logger='current')
+        return None
+    return found[-1]
+
+
+def check_checkpoint_matches(model: torch.nn.Module, path: str) -> None:
+    """Raise when a checkpoint does not fit the model it is loaded into.
+
+    Args:
+        model: the model (unwrapped).
+        path: the checkpoint (``state_dict`` inside, or a bare state dict).
+
+    Raises:
+        RuntimeError: lists the model's keys missing from the checkpoint and
+            the keys whose shapes differ (first 20 of each), with counts.
+    """
+    ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    state: Dict[str, torch.Tensor] = ckpt.get('state_dict', ckpt)
+    state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    shapes = [f'{k}: checkpoint {tuple(state[k].shape)} vs model '
+              f'{tuple(v.shape)}' for k, v in own.items()
+              if k in state and hasattr(state[k], 'shape')
+              and tuple(state[k].shape) != tuple(v.shape)]
+    if not missing and not shapes:
+        unexpected = [k for k in state if k not in own]
+        if unexpected:
+            print_log(f'{path}: {len(unexpected)} checkpoint entries are not '
+                      f'used by the model: {unexpected[:10]}',
+                      logger='current')
+        return
+    lines = [f'{path} does not match the model of this config '
+             f'({type(model).__name__}): it was written for another '
+             'architecture or config.']
+    if missing:
+        lines.append(f'{len(missing)} of {len(own)} model keys are missing '
+                     f'from the checkpoint: {missing[:20]}')
+    if shapes:
+        lines.append(f'{len(shapes)} keys have other shapes: {shapes[:20]}')
+    raise RuntimeError('\n'.join(lines))
 
 
 def train_main(argv: Optional[List[str]] = None) -> Runner:
@@ -170,6 +306,8 @@ def train_main(argv: Optional[List[str]] = None) -> Runner:
     compat.trust_directory(runner.work_dir, 'it is in this run\'s work dir')
     if args.resume not in (None, 'auto'):
         compat.trust_checkpoint(args.resume, 'named by --resume')
+    if cfg.get('resume') and cfg.get('load_from'):
+        check_checkpoint_matches(_unwrap(runner.model), cfg.load_from)
     runner.train()
     return runner
 
@@ -257,6 +395,7 @@ def setup_test_config(args: argparse.Namespace) -> Config:
     elif args.out and not args.out.endswith(('.pkl', '.pickle')):
         raise ValueError(f'--out must be a .pkl or .pickle file for '
                          f'{task} configs, got {args.out}')
+    check_config_inputs(cfg, splits=('test_dataloader', ))
     return cfg
 
 
@@ -275,6 +414,7 @@ def test_main(argv: Optional[List[str]] = None) -> dict:
     runner = _build_runner(cfg)
     compat.trust_checkpoint(args.checkpoint,
                             'named on the tools/test.py command line')
+    check_checkpoint_matches(_unwrap(runner.model), args.checkpoint)
     if args.out and task == 'mmdet':
         from mmdet.evaluation import DumpDetResults
         runner.test_evaluator.metrics.append(

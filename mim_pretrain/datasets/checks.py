@@ -1,0 +1,230 @@
+"""Checks of a run's inputs before any training starts.
+
+``tools/train.py`` and ``tools/test.py`` call :func:`check_config_inputs`
+on the final config, so a missing data root, a missing or malformed
+annotation file, or annotations that mmdet would silently drop stop the run
+at once with the file, key and value named, instead of after model building
+or, worse, a run that trains on less than the user thinks.
+
+Annotations that mmdet's ``CocoDataset`` drops without a word (boxes with no
+area, smaller than a pixel, or entirely outside their image) are an error
+unless the config asks to skip them::
+
+    data_checks = dict(invalid_boxes='skip')  # 'error' (default) or 'skip'
+
+in which case their number (and the first few ids) are written to the log.
+The COCO dataset configs of this repository set ``'skip'``, because the real
+COCO train2017 has a few such boxes.
+"""
+import json
+import os.path as osp
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+POLICIES = ('error', 'skip')
+_SPLITS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+class DataCheckError(ValueError):
+    """An input of the run is missing or malformed."""
+
+
+def _datasets(cfg: dict) -> Iterator[dict]:
+    """The leaf dataset configs inside wrappers (Repeat, Concat, ...)."""
+    if not isinstance(cfg, dict):
+        return
+    inner = cfg.get('dataset')
+    many = cfg.get('datasets')
+    if isinstance(inner, dict):
+        yield from _datasets(inner)
+    elif isinstance(many, (list, tuple)):
+        for item in many:
+            yield from _datasets(item)
+    else:
+        yield cfg
+
+
+def _resolve(data_root: Optional[str], path: Optional[str]) -> Optional[str]:
+    if not path:
+        return None
+    if data_root and not osp.isabs(path):
+        return osp.join(data_root, path)
+    return path
+
+
+def _is_remote(path: str) -> bool:
+    return '://' in str(path)
+
+
+def load_json(path: str, what: str) -> dict:
+    """Read a JSON file, naming the file and position of any error.
+
+    Args:
+        path: the file.
+        what: its role (for the message), e.g. ``'train_dataloader ann_file'``.
+
+    Raises:
+        DataCheckError: the file is missing or is not valid JSON.
+    """
+    if not osp.isfile(path):
+        raise DataCheckError(f'{what}: annotation file not found: {path}')
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise DataCheckError(
+            f'{what}: {path} is not valid JSON: {e.msg} at line {e.lineno} '
+            f'column {e.colno}') from None
+    except UnicodeDecodeError as e:
+        raise DataCheckError(f'{what}: {path} is not UTF-8 text ({e})') \
+            from None
+
+
+def invalid_coco_boxes(coco: dict, path: str) -> Dict[str, List[int]]:
+    """The annotation ids mmdet's ``CocoDataset`` would drop, by reason.
+
+    Args:
+        coco: the parsed annotation file.
+        path: its path, for messages.
+
+    Returns:
+        dict: ``{'no area': [...], 'outside the image': [...]}``.
+
+    Raises:
+        DataCheckError: a required key is missing or an annotation names an
+            unknown image.
+    """
+    for key in ('images', 'annotations', 'categories'):
+        if not isinstance(coco.get(key), list):
+            raise DataCheckError(
+                f'{path}: COCO annotation files need a list under {key!r}; '
+                f'found {type(coco.get(key)).__name__}')
+    sizes = {}
+    for img in coco['images']:
+        try:
+            sizes[img['id']] = (img['width'], img['height'])
+        except (KeyError, TypeError):
+            raise DataCheckError(
+                f'{path}: image entry {img!r} lacks id/width/height') \
+                from None
+    bad: Dict[str, List[int]] = {'no area': [], 'outside the image': []}
+    for ann in coco['annotations']:
+        ann_id = ann.get('id')
+        if ann.get('image_id') not in sizes:
+            raise DataCheckError(
+                f'{path}: annotation id {ann_id} refers to image_id '
+                f'{ann.get("image_id")!r}, which is not in "images"')
+        bbox = ann.get('bbox')
+        if not (isinstance(bbox, list) and len(bbox) == 4):
+            raise DataCheckError(
+                f'{path}: annotation id {ann_id} has bbox {bbox!r}; '
+                'expected [x, y, w, h]')
+        if ann.get('ignore', False):
+            continue
+        x, y, w, h = bbox
+        width, height = sizes[ann['image_id']]
+        inter_w = max(0, min(x + w, width) - max(x, 0))
+        inter_h = max(0, min(y + h, height) - max(y, 0))
+        if inter_w * inter_h == 0:
+            bad['outside the image'].append(ann_id)
+        elif ann.get('area', 0) <= 0 or w < 1 or h < 1:
+            bad['no area'].append(ann_id)
+    return bad
+
+
+def _check_coco(path: str, what: str, policy: Optional[str]) -> None:
+    coco = load_json(path, what)
+    bad = invalid_coco_boxes(coco, path)
+    if policy is None:  # evaluation: the metric reads the file itself
+        return
+    total = sum(len(v) for v in bad.values())
+    if not total:
+        return
+    detail = '; '.join(f'{len(ids)} {reason} (ids {ids[:5]}'
+                       f'{" ..." if len(ids) > 5 else ""})'
+                       for reason, ids in bad.items() if ids)
+    if policy == 'error':
+        raise DataCheckError(
+            f'{what}: {path} has {total} boxes that mmdet\'s CocoDataset '
+            f'would silently drop: {detail}. Fix the annotations, or set '
+            "data_checks = dict(invalid_boxes='skip') in the config to "
+            'train without them (they are then counted in the log).')
+    print_log(
+        f'{what}: skipping {total} of {len(coco["annotations"])} boxes of '
+        f'{path} as the config asks (data_checks.invalid_boxes=\'skip\'): '
+        f'{detail}', logger='current')
+
+
+def _check_dataset(ds: dict, what: str, policy: Optional[str]) -> None:
+    data_root = ds.get('data_root')
+    if data_root and not _is_remote(data_root) and not osp.isdir(data_root):
+        raise DataCheckError(
+            f'{what}: data_root does not exist: {data_root!r} (generate the '
+            'built-in data with `make data`, or point data_root at your '
+            'copy with --cfg-options)')
+    ann = _resolve(data_root, ds.get('ann_file'))
+    if ann and not _is_remote(ann):
+        if not osp.isfile(ann):
+            raise DataCheckError(
+                f'{what}: ann_file not found: {ann!r} (data_root='
+                f'{data_root!r}, ann_file={ds.get("ann_file")!r})')
+        if 'coco' in str(ds.get('type', '')).lower():
+            _check_coco(ann, what, policy)
+    prefix = ds.get('data_prefix')
+    if isinstance(prefix, dict) and data_root and not _is_remote(data_root):
+        for key, sub in prefix.items():
+            folder = _resolve(data_root, sub)
+            if sub and not osp.isdir(folder):
+                raise DataCheckError(
+                    f'{what}: data_prefix.{key} folder does not exist: '
+                    f'{folder!r}')
+
+
+def check_config_inputs(cfg: Config,
+                        splits: Tuple[str, ...] = _SPLITS) -> None:
+    """Check the data a config will read, before anything is built.
+
+    Args:
+        cfg: the final config (after ``--cfg-options``).
+        splits: the dataloaders to check.
+
+    Raises:
+        DataCheckError: a data root, folder or annotation file is missing or
+            malformed, or boxes would be dropped and the config does not ask
+            for it.
+    """
+    checks = cfg.get('data_checks') or {}
+    unknown = set(checks) - {'invalid_boxes'}
+    if unknown:
+        raise DataCheckError(
+            f'data_checks: unknown key(s) {sorted(unknown)}; the known one '
+            "is 'invalid_boxes'")
+    policy = checks.get('invalid_boxes', 'error')
+    if policy not in POLICIES:
+        raise DataCheckError(f'data_checks.invalid_boxes must be one of '
+                             f'{POLICIES}, got {policy!r}')
+    seen = set()
+    for split in splits:
+        loader = cfg.get(split)
+        if not isinstance(loader, dict):
+            continue
+        for ds in _datasets(loader.get('dataset')):
+            key = (ds.get('data_root'), ds.get('ann_file'))
+            if key in seen:
+                continue
+            seen.add(key)
+            # only training drops boxes; CocoMetric scores the file itself
+            _check_dataset(ds, f'{split}.dataset ({ds.get("type")})',
+                           policy if split == 'train_dataloader' else None)
+    for split in ('val_evaluator', 'test_evaluator'):
+        evaluators = cfg.get(split)
+        if isinstance(evaluators, dict):
+            evaluators = [evaluators]
+        for ev in evaluators or []:
+            ann = ev.get('ann_file') if isinstance(ev, dict) else None
+            if ann and not _is_remote(ann) and not osp.isfile(ann):
+                raise DataCheckError(
+                    f'{split} ({ev.get("type")}): ann_file not found: '
+                    f'{ann!r}')
