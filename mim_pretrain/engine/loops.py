@@ -85,7 +85,7 @@ def check_not_empty(dataloader, what: str = 'training') -> None:
     if len(dataloader) == 0:
         dataset = dataloader.dataset
         raise ValueError(
-            f'the {what} dataset is empty ({_describe_dataset(dataset)}: '
+            f'the {what} data gives no batch ({_describe_dataset(dataset)}: '
             f'{len(dataset)} samples, batch size {dataloader.batch_size}, '
             f'drop_last={dataloader.drop_last}): check data_root, ann_file '
             'and the dataset filters (e.g. filter_cfg), so the run does not '
