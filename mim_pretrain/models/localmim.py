@@ -178,6 +178,8 @@ class LocalDecoder(nn.Module):
         dims: decoder width (256).
         num_heads: decoder heads (8).
         mlp_ratio: decoder MLP ratio (4).
+        with_cls: the input starts with a cls token (ViT); False for
+            encoders without one (Swin).
     """
 
     def __init__(self,
@@ -186,10 +188,12 @@ class LocalDecoder(nn.Module):
                  scale: float,
                  dims: int = 256,
                  num_heads: int = 8,
-                 mlp_ratio: float = 4.) -> None:
+                 mlp_ratio: float = 4.,
+                 with_cls: bool = True) -> None:
         super().__init__()
         self.scale = scale
         self.dims = dims
+        self.prefix = int(with_cls)
         self.embed = nn.Linear(in_dims, dims)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dims))
         self.block = Block(dims, num_heads, mlp_ratio)
@@ -199,20 +203,23 @@ class LocalDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor, ids_restore: torch.Tensor,
                 grid: Tuple[int, int]) -> torch.Tensor:
-        """``[B, 1 + n_vis, in_dims]`` -> ``[B, out, h*scale, w*scale]``."""
+        """``[B, prefix + n_vis, in_dims]`` -> ``[B, out, h*scale,
+        w*scale]``; ``ids_restore`` puts ``[visible, mask tokens]`` back in
+        raster order."""
         x = self.embed(x)
-        b, n_vis, c = x.shape[0], x.shape[1] - 1, x.shape[2]
+        p = self.prefix
+        b, n_vis, c = x.shape[0], x.shape[1] - p, x.shape[2]
         n = ids_restore.shape[1]
         tokens = torch.cat(
-            [x[:, 1:], self.mask_token.expand(b, n - n_vis, -1)], dim=1)
+            [x[:, p:], self.mask_token.expand(b, n - n_vis, -1)], dim=1)
         tokens = tokens.gather(1, ids_restore[..., None].expand(-1, -1, c))
         key = (grid, x.device, x.dtype)
         if key not in self._pos:
             self._pos[key] = sincos_pos_embed_2d(c, *grid).to(
                 x.device, x.dtype)[None]
         # the cls token's position is zero, as in MAE
-        x = torch.cat([x[:, :1], tokens + self._pos[key]], dim=1)
-        x = self.norm(self.block(x))[:, 1:]
+        x = torch.cat([x[:, :p], tokens + self._pos[key]], dim=1)
+        x = self.norm(self.block(x))[:, p:]
         x = x.transpose(1, 2).reshape(b, c, *grid)
         return self.pred(x)
 
@@ -222,29 +229,38 @@ class LocalMIMDecoders(BaseModule):
     """The local decoders of all taps (the algorithm's neck).
 
     Args:
-        in_dims: encoder channels.
+        in_dims: encoder channels, one number for all taps (ViT) or one per
+            tap (Swin).
         scales: output scale of each tap's decoder, shallow to deep.
         out_channels: target channels per cell for each tap.
         dims: decoder width.
         num_heads: decoder heads.
+        with_cls: the taps start with a cls token (see
+            :class:`LocalDecoder`).
         init_cfg: mmengine init config.
     """
 
     def __init__(self,
-                 in_dims: int,
+                 in_dims: Union[int, Sequence[int]],
                  scales: Sequence[float] = SCALES,
                  out_channels: Sequence[int] = (27, 27, 27, 27),
                  dims: int = 256,
                  num_heads: int = 8,
+                 with_cls: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if len(scales) != len(out_channels):
             raise ValueError(f'{len(scales)} scales but {len(out_channels)} '
                              'out_channels')
+        if isinstance(in_dims, int):
+            in_dims = [in_dims] * len(scales)
+        if len(in_dims) != len(scales):
+            raise ValueError(f'{len(in_dims)} in_dims for {len(scales)} '
+                             'taps')
         self.scales = tuple(scales)
         self.decoders = nn.ModuleList([
-            LocalDecoder(in_dims, c, s, dims, num_heads)
-            for s, c in zip(scales, out_channels)
+            LocalDecoder(d, c, s, dims, num_heads, with_cls=with_cls)
+            for d, s, c in zip(in_dims, scales, out_channels)
         ])
 
     def init_weights(self) -> None:
@@ -257,13 +273,21 @@ class LocalMIMDecoders(BaseModule):
         for dec in self.decoders:
             nn.init.normal_(dec.mask_token, std=.02)
 
-    def forward(self, taps: List[torch.Tensor], ids_restore: torch.Tensor,
-                grid: Tuple[int, int]) -> List[torch.Tensor]:
-        if len(taps) != len(self.decoders):
-            raise ValueError(f'{len(taps)} encoder taps for '
-                             f'{len(self.decoders)} decoders')
-        return [dec(t, ids_restore, grid)
-                for dec, t in zip(self.decoders, taps)]
+    def forward(self, taps: List[torch.Tensor],
+                ids_restore: Union[torch.Tensor, Sequence[torch.Tensor]],
+                grid: Union[Tuple[int, int], Sequence[Tuple[int, int]]]
+                ) -> List[torch.Tensor]:
+        """Decode every tap; ``ids_restore`` and ``grid`` are shared by all
+        taps (ViT) or given per tap (Swin, one grid per stage)."""
+        n = len(self.decoders)
+        if len(taps) != n:
+            raise ValueError(f'{len(taps)} encoder taps for {n} decoders')
+        if isinstance(ids_restore, torch.Tensor):
+            ids_restore = [ids_restore] * n
+        if isinstance(grid[0], int):
+            grid = [grid] * n
+        return [dec(t, ids, g) for dec, t, ids, g in zip(
+            self.decoders, taps, ids_restore, grid)]
 
 
 def resample_mask(mask: torch.Tensor, grid: Tuple[int, int],
@@ -326,7 +350,12 @@ class LocalMIM(BaseSelfSupervisor):
     ``head``: :class:`LocalMIMHead`; ``target_generator``:
     :class:`HOGTarget` or :class:`PixelTarget`. The cell size of each tap's
     target follows from its decoder's scale: ``patch_size / scale``.
+    Subclasses for other encoders override :meth:`cells_from_cfg`,
+    :meth:`tap_cells` and :meth:`predict_targets`.
     """
+
+    # the log names each tap's loss ``loss_<tap_name><index>``
+    tap_name = 'block'
 
     def __init__(self, backbone: dict, neck: dict, head: dict,
                  target_generator: dict, **kwargs) -> None:
@@ -334,19 +363,14 @@ class LocalMIM(BaseSelfSupervisor):
             target_generator = MODELS.build(target_generator)
         # the decoders' output sizes follow from the target and the scales
         if isinstance(neck, dict) and neck.get('out_channels') is None:
-            p = backbone.get('patch_size', 16)
             neck = dict(neck, out_channels=[
-                target_generator.out_channels(int(p / s))
-                for s in neck.get('scales', SCALES)
+                target_generator.out_channels(c)
+                for c in type(self).cells_from_cfg(backbone, neck)
             ])
         super().__init__(
             backbone=backbone, neck=neck, head=head,
             target_generator=target_generator, **kwargs)
-        p = self.backbone.patch_size
-        self.cells = [int(p / s) for s in self.neck.scales]
-        if any(p / s != c for s, c in zip(self.neck.scales, self.cells)):
-            raise ValueError(f'patch size {p} and scales {self.neck.scales} '
-                             'do not give integer cell sizes')
+        self.cells = self.tap_cells()
         if len(self.neck.scales) != len(self.backbone.out_indices):
             raise ValueError(f'{len(self.backbone.out_indices)} taps '
                              f'{self.backbone.out_indices} but '
@@ -358,6 +382,22 @@ class LocalMIM(BaseSelfSupervisor):
                     f'a decoder of scale {dec.scale} predicts '
                     f'{dec.pred[-1].out_channels} channels but its target '
                     f'({cell}-px cells) has {want}')
+
+    @staticmethod
+    def cells_from_cfg(backbone: dict, neck: dict) -> List[int]:
+        """Target cell size of each tap, from the configs (before the
+        modules are built): ``patch_size / scale``."""
+        p = backbone.get('patch_size', 16)
+        return [int(p / s) for s in neck.get('scales', SCALES)]
+
+    def tap_cells(self) -> List[int]:
+        """Target cell size of each tap, checked to be whole pixels."""
+        p = self.backbone.patch_size
+        cells = [int(p / s) for s in self.neck.scales]
+        if any(p / s != c for s, c in zip(self.neck.scales, cells)):
+            raise ValueError(f'patch size {p} and scales {self.neck.scales} '
+                             'do not give integer cell sizes')
+        return cells
 
     def extract_feat(self, inputs: torch.Tensor):
         """Features of all patches (no mask)."""
@@ -374,15 +414,16 @@ class LocalMIM(BaseSelfSupervisor):
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
-        """``loss``: the weighted sum that is optimised; ``loss_block{i}``:
-        each tap's unweighted loss, for the log (see :meth:`parse_losses`).
+        """``loss``: the weighted sum that is optimised; ``loss_block{i}``
+        (``loss_<tap_name>{i}``): each tap's unweighted loss, for the log
+        (see :meth:`parse_losses`).
         """
         preds, targets, mask, grid = self.predict_targets(inputs)
         per_tap = self.head.loss(preds, targets, mask, grid)
         weights = self.head.weights(len(per_tap))
         losses = dict(loss=sum(w * v for w, v in zip(weights, per_tap)))
         for i, v in zip(self.backbone.out_indices, per_tap):
-            losses[f'loss_block{i}'] = v.detach()
+            losses[f'loss_{self.tap_name}{i}'] = v.detach()
         return losses
 
     def parse_losses(self, losses: Dict[str, torch.Tensor]

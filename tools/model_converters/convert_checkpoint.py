@@ -1,13 +1,16 @@
-"""Convert a published ViT checkpoint to this toolkit's layout.
+"""Convert a published ViT or Swin checkpoint to this toolkit's layout.
 
     python tools/model_converters/convert_checkpoint.py SRC DST \
-        --format {lomar,localmim,mae,mmpretrain-vit}
+        --format {lomar,localmim,localmim-swin,mae,mmpretrain-vit}
 
 * lomar: the LoMaR authors' checkpoint -> a LoMaR state dict (backbone + head)
   for this toolkit's LoMaR configs and, with prefix 'backbone.', the transfer
   backbone (pos_embed='none', irpe=dict());
 * localmim: the LocalMIM authors' ViT checkpoint -> backbone.* (final norm,
   tap norms, stored position embedding; decoders dropped);
+* localmim-swin: the LocalMIM authors' Swin checkpoint (encoder.*) ->
+  backbone.* in the layout of mmdet's, mmseg's and mmpretrain's
+  SwinTransformer (patch-merging weights permuted to nn.Unfold's order);
 * mae: the MAE authors' checkpoint -> backbone.* (decoder dropped);
 * mmpretrain-vit: an mmpretrain ViT/MAE checkpoint -> this toolkit's names
   (the transfer backbone also maps these on the fly when loading).
@@ -25,8 +28,8 @@ from mim_pretrain.converters import CONVERTERS, read_state_dict
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Convert a published ViT checkpoint to this toolkit\'s '
-        'layout.')
+        description='Convert a published ViT or Swin checkpoint to this '
+        'toolkit\'s layout.')
     parser.add_argument('src', help='the published checkpoint')
     parser.add_argument('dst', help='where to write the converted weights')
     parser.add_argument('--format', required=True, choices=sorted(CONVERTERS),

@@ -1,0 +1,25 @@
+# Mask R-CNN, Swin-B (patch 4, window 7) FPN, on COCO with mmdet's 3x
+# multi-scale-crop schedule (36 epochs, batch 16 = 8 GPUs x 2, AdamW lr 1e-4,
+# weight decay 0.05, none on norms and relative position tables, AMP),
+# initialised from LocalMIM Swin-B pretraining. mmdet's own SwinTransformer
+# loads the weights by name: this toolkit's pretraining encoder uses its
+# layout (run tools/model_converters/extract_weights.py CKPT OUT --prefix
+# backbone.), and the authors' checkpoints convert to it
+# (tools/model_converters/convert_checkpoint.py --format localmim-swin).
+# norm0-2 (the pre-merging stage outputs C/2C/4C) have no pretrained
+# counterpart and start as identity LayerNorms; norm3 is pretraining's.
+_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_amp-ms-crop-3x_coco.py'
+
+custom_imports = dict(imports=['mim_pretrain'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        embed_dims=128,
+        depths=[2, 2, 18, 2],
+        num_heads=[4, 8, 16, 32],
+        window_size=7,
+        convert_weights=False,  # already mmdet's layout
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='pretrain/localmim_swin-base-w7_backbone.pth')),
+    neck=dict(in_channels=[128, 256, 512, 1024]))

@@ -1,0 +1,28 @@
+# LocalMIM with Swin-B (patch 4, window 7): the mask is drawn on the 7x7 grid
+# of 32x32-px units (37 of 49 masked, one mask for the whole batch, as the
+# authors), masked tokens are dropped inside the encoder ('efficient' mode,
+# GreenMIM-style grouped window attention), and every stage is tapped after
+# its patch merging (strides 8/16/32/32, 256/512/1024/1024 channels at 224)
+# with its own LayerNorm and a one-block decoder (256-d, 8 heads) with a
+# linear head; HOG targets (18 bins, the authors' Swin-B setting) over
+# 8/16/32/32-px cells, masked MSE per stage, summed with equal weights.
+model = dict(
+    type='LocalMIMSwin',
+    backbone=dict(
+        type='LocalMIMSwinTransformer',
+        arch='base',
+        patch_size=4,
+        window_size=7,
+        mode='efficient',
+        mask_ratio=0.75,
+        mask_per_sample=False,
+        drop_path_rate=0.),
+    neck=dict(
+        type='LocalMIMDecoders',
+        in_dims=(256, 512, 1024, 1024),
+        scales=(1., 1., 1., 1.),
+        dims=256,
+        num_heads=8,
+        with_cls=False),
+    head=dict(type='LocalMIMHead', loss_weights=(1., 1., 1., 1.)),
+    target_generator=dict(type='HOGTarget', nbins=18))

@@ -1,0 +1,57 @@
+# LocalMIM Swin-B (window 7) with HOG targets, 400 epochs: the authors'
+# recipe. Batch 2048 (8 GPUs x 256), lr = 1e-4 * 2048 / 256, AdamW
+# (0.9, 0.95), weight decay 0.05 (none on norms, biases, relative position
+# bias tables and mask tokens, as GreenMIM), 40 warm-up epochs then cosine,
+# RandomResizedCrop(224, 0.2-1, bicubic) + flip, AMP.
+_base_ = [
+    '../_base_/models/localmim_swin-base-w7.py',
+    'mmpretrain::_base_/datasets/imagenet_bs512_mae.py',
+    'mmpretrain::_base_/default_runtime.py',
+]
+
+custom_imports = dict(imports=['mim_pretrain'], allow_failed_imports=False)
+
+train_dataloader = dict(batch_size=256, num_workers=10)
+
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    optimizer=dict(
+        type='AdamW',
+        lr=1e-4 * 2048 / 256,
+        betas=(0.9, 0.95),
+        weight_decay=0.05),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.0,
+        bias_decay_mult=0.0,
+        custom_keys={
+            'mask_token': dict(decay_mult=0.),
+            'relative_position_bias_table': dict(decay_mult=0.)
+        }))
+
+max_epochs = 400
+warmup_epochs = 40
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1e-4,
+        by_epoch=True,
+        begin=0,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - warmup_epochs,
+        eta_min=0.,
+        by_epoch=True,
+        begin=warmup_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True)
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+default_hooks = dict(
+    logger=dict(interval=100),
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
+randomness = dict(seed=0, diff_rank_seed=True)
+resume = False
+auto_scale_lr = dict(base_batch_size=2048)

@@ -1,0 +1,19 @@
+# UperNet, Swin-B (patch 4, window 7), on ADE20K 512 x 512 with the authors'
+# settings, which are mmseg's Swin-B UperNet recipe: AdamW lr 6e-5, betas
+# (0.9, 0.999), weight decay 0.01 (none on norms and relative position
+# tables), drop path 0.3, 1500 warm-up iterations then poly, 160k iterations
+# at batch 16 (8 GPUs x 2), auxiliary FCN head; initialised from LocalMIM
+# Swin-B pretraining. mmseg's own SwinTransformer loads the weights by name
+# (see the Mask R-CNN config for how the file is made); norm0-2 start as
+# identity LayerNorms, norm3 is pretraining's.
+_base_ = ('mmseg::swin/swin-base-patch4-window7-in1k-pre_upernet_8xb2-160k_'
+          'ade20k-512x512.py')
+
+custom_imports = dict(imports=['mim_pretrain'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        drop_path_rate=0.3,
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='pretrain/localmim_swin-base-w7_backbone.pth')))
