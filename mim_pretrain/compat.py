@@ -42,8 +42,11 @@ fail on a CPU-only machine, so ``tools/dist_train.sh`` cannot run there.
 
 Fix: when no CUDA device is visible, the process group is created with the
 ``gloo`` backend (logged; NCCL cannot run without a GPU) and DDP gets
-``device_ids=None`` for a module on the CPU, as PyTorch requires. Nothing
-changes where a GPU is visible. Remove when mmengine supports CPU DDP.
+``device_ids=None`` for a module on the CPU, as PyTorch requires. PyTorch's
+``SyncBatchNorm`` refuses CPU tensors, so a CPU module's SyncBN layers (the
+mmseg heads use them) become per-process ``BatchNorm`` (logged: statistics
+are then not synchronised across processes). Nothing changes where a GPU is
+visible. Remove when mmengine supports CPU DDP.
 
 Checkpoints written in place
 ----------------------------
@@ -385,8 +388,18 @@ def init_dist_pytorch(backend, init_backend='torch', **kwargs) -> None:
 def ddp_init(self, module, detect_anomalous_params=False, **kwargs):
     """``MMDistributedDataParallel.__init__`` accepting CPU modules."""
     params = list(module.parameters())
-    if kwargs.get('device_ids') and params and params[0].device.type == 'cpu':
+    on_cpu = bool(params) and params[0].device.type == 'cpu'
+    if kwargs.get('device_ids') and on_cpu:
         kwargs['device_ids'] = None
+    if on_cpu and any(isinstance(m, torch.nn.SyncBatchNorm)
+                      for m in module.modules()):
+        from mmengine.model import revert_sync_batchnorm
+        for name, child in list(module.named_children()):
+            setattr(module, name, revert_sync_batchnorm(child))
+        print_log('SyncBatchNorm cannot run on the CPU: using per-process '
+                  'BatchNorm in this CPU distributed run (statistics are not '
+                  'synchronised across processes)', logger='current',
+                  level=logging.WARNING)
     _upstream_ddp_init(self, module, detect_anomalous_params, **kwargs)
 
 
