@@ -1,0 +1,153 @@
+"""Draw training curves (loss, AP, mIoU, ... against iteration) from the
+``vis_data/scalars.json`` logs mmengine writes.
+
+    python tools/analysis/plot_logs.py RUN [RUN ...] --out curves.png
+        [--keys loss coco/bbox_mAP mIoU] [--names A B ...] [--title T]
+
+RUN is a work dir (its newest timestamped run is used), a timestamped run
+folder or a ``scalars.json`` file. Each key gets its own panel with one line
+per run; without ``--keys`` the panels are ``loss`` and whichever evaluation
+metrics the runs logged (``coco/bbox_mAP``, ``coco/segm_mAP``, ``mIoU``,
+...). Training keys are plotted against the training iteration, evaluation
+keys against the iteration they were computed at.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Sequence, Tuple
+
+# evaluation metrics drawn by default when a run logged them
+METRICS = ('coco/bbox_mAP', 'coco/segm_mAP', 'mIoU', 'mAcc', 'aAcc',
+           'accuracy/top1')
+Series = Dict[str, List[Tuple[int, float]]]
+
+
+def find_scalars(run: str) -> str:
+    """The ``scalars.json`` of a work dir, run folder or file.
+
+    Raises:
+        FileNotFoundError: names the path and what was looked for.
+    """
+    if osp.isfile(run):
+        return run
+    direct = osp.join(run, 'vis_data', 'scalars.json')
+    if osp.isfile(direct):
+        return direct
+    if osp.isdir(run):
+        stamped = sorted(
+            d for d in os.listdir(run)
+            if osp.isfile(osp.join(run, d, 'vis_data', 'scalars.json')))
+        if stamped:
+            return osp.join(run, stamped[-1], 'vis_data', 'scalars.json')
+    raise FileNotFoundError(
+        f'{run}: no vis_data/scalars.json here or in a timestamped run '
+        'folder below it (is it an mmengine work dir?)')
+
+
+def read_scalars(path: str) -> Series:
+    """``{key: [(iteration, value), ...]}`` of one ``scalars.json``.
+
+    Training records carry ``iter``; an evaluation record (``step`` only:
+    the iteration or, for epoch-based runs, the epoch) is placed at the last
+    training iteration logged before it, so both kinds share one axis.
+    """
+    series: Series = {}
+    last_iter = 0
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f'{path}:{n}: not a JSON record ({e.msg})') \
+                    from None
+            if 'iter' in rec:
+                last_iter = step = int(rec['iter'])
+            else:
+                step = last_iter
+            for key, value in rec.items():
+                if key in ('iter', 'step', 'epoch') or not isinstance(
+                        value, (int, float)):
+                    continue
+                series.setdefault(key, []).append((int(step), float(value)))
+    return series
+
+
+def default_keys(runs: Sequence[Series]) -> List[str]:
+    """``loss`` and the evaluation metrics any run logged."""
+    logged = set().union(*runs) if runs else set()
+    return [k for k in ('loss', ) + METRICS if k in logged]
+
+
+def plot(runs: Sequence[Series], names: Sequence[str], keys: Sequence[str],
+         out: str, title: str = '') -> None:
+    """Write one PNG with a panel per key and a line per run.
+
+    Raises:
+        KeyError: a requested key is in none of the runs.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    for key in keys:
+        if not any(key in r for r in runs):
+            logged = sorted(set().union(*runs))
+            raise KeyError(f'{key!r} is in none of the logs; logged keys: '
+                           f'{logged}')
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4),
+                             squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for series, name in zip(runs, names):
+            points = series.get(key)
+            if not points:
+                continue
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, marker='o' if len(xs) < 30 else None,
+                    markersize=3, label=name)
+        ax.set_title(key)
+        ax.set_xlabel('iteration')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Plot loss and metrics against iteration from mmengine '
+        'scalars.json logs.')
+    parser.add_argument('runs', nargs='+',
+                        help='work dirs, run folders or scalars.json files')
+    parser.add_argument('--out', required=True, help='the PNG to write')
+    parser.add_argument('--keys', nargs='+',
+                        help='keys to plot (default: loss and the metrics)')
+    parser.add_argument('--names', nargs='+',
+                        help='legend names, one per run (default: paths)')
+    parser.add_argument('--title', default='', help='figure title')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    if args.names and len(args.names) != len(args.runs):
+        raise SystemExit(f'--names has {len(args.names)} names for '
+                         f'{len(args.runs)} runs')
+    runs = [read_scalars(find_scalars(r)) for r in args.runs]
+    keys = args.keys or default_keys(runs)
+    if not keys:
+        raise SystemExit('nothing to plot: the logs have no loss or metric')
+    plot(runs, args.names or args.runs, keys, args.out, args.title)
+    print(f'wrote {args.out} ({", ".join(keys)})')
+    return args.out
+
+
+if __name__ == '__main__':
+    main()
