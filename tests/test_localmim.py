@@ -67,6 +67,19 @@ def test_hog_pooling_and_normalisation_equal_a_naive_loop():
         math.hypot(gx[0, 1, 5, 7], gy[0, 1, 5, 7]), rel=1e-5)
 
 
+@pytest.mark.parametrize('target,size', [(HOGTarget(nbins=9), (72, 40)),
+                                         (PixelTarget(), (64, 32))])
+def test_multi_scale_targets_equal_one_cell_at_a_time(target, size):
+    """LocalMIM asks for all cells at once (HOG pools one histogram in
+    cascade, here on a size not a multiple of every cell); each equals the
+    target for that cell alone."""
+    torch.manual_seed(0)
+    img = torch.randn(2, 3, *size)
+    cells = [8, 4, 16, 32]
+    for cell, out in zip(cells, target.multi_scale(img, cells)):
+        assert torch.allclose(out, target(img, cell), atol=1e-5), cell
+
+
 def test_pixel_target_equals_a_naive_loop():
     torch.manual_seed(0)
     img = torch.randn(1, 3, 8, 12)

@@ -105,9 +105,12 @@ def test_patchify_roundtrip():
     assert torch.equal(p[0, 1, :3], x[0, :, 0, 4])
 
 
-def test_loss_equals_naive_per_window_loop(monkeypatch):
+@pytest.mark.parametrize('pos_embed', ['none', 'learned'])
+def test_loss_equals_naive_per_window_loop(monkeypatch, pos_embed):
+    """The batched path (only window patches embedded, targets cut from the
+    image) equals embedding the whole image and looping over windows."""
     torch.manual_seed(0)
-    model = _model().eval()
+    model = _model(pos_embed=pos_embed, img_size=24).eval()
     vit, head = model.backbone, model.head
     imgs = torch.randn(3, 3, 20, 24)  # 5x6 patch grid
     origins = torch.tensor([[[0, 0], [2, 3]], [[1, 1], [1, 1]],
@@ -121,7 +124,7 @@ def test_loss_equals_naive_per_window_loop(monkeypatch):
     loss = model.loss(imgs, [])['loss']
 
     # naive: one window at a time, plain Python indexing
-    tokens, grid = vit.patch_embed(imgs)
+    tokens, grid = vit.embed(imgs)
     target_all = patchify(imgs, 4)
     total, count = 0., 0
     for i in range(3):

@@ -409,7 +409,7 @@ class LocalMIM(BaseSelfSupervisor):
         p = self.backbone.patch_size
         grid = (inputs.shape[-2] // p, inputs.shape[-1] // p)
         preds = self.neck(taps, ids_restore, grid)
-        targets = [self.target_generator(inputs, c) for c in self.cells]
+        targets = self.target_generator.multi_scale(inputs, self.cells)
         return preds, targets, mask, grid
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],

@@ -42,6 +42,29 @@ def unpatchify(x: torch.Tensor, patch_size: int, grid: Tuple[int, int],
         x.shape[0], channels, h * p, w * p)
 
 
+def gather_patches(imgs: torch.Tensor, patch_index: torch.Tensor,
+                   patch_size: int) -> torch.Tensor:
+    """Pixels of chosen patches, cut straight from the images.
+
+    Args:
+        imgs: ``[B, C, H, W]``, H and W multiples of ``patch_size``.
+        patch_index: long ``[B, K]`` raster indices into each image's patch
+            grid.
+        patch_size: patch side ``p``.
+
+    Returns:
+        torch.Tensor: ``[B, K, C, p, p]`` (the layout a patch has in the
+        image, which the patch-embedding kernel expects).
+    """
+    b, c, h, w = imgs.shape
+    p = patch_size
+    cols = w // p
+    x = imgs.reshape(b, c, h // p, p, cols, p)
+    owner = torch.arange(b, device=imgs.device)[:, None]
+    # the advanced indices (image, patch row, patch col) come first
+    return x[owner, :, patch_index // cols, :, patch_index % cols]
+
+
 def normalize_patches(target: torch.Tensor, eps: float = 1e-6
                       ) -> torch.Tensor:
     """Per-patch normalisation of pixel targets (``norm_pix_loss``).
@@ -201,16 +224,23 @@ class LoMaRViT(VisionTransformer):
             (bool) and the window patch indices ``[B*nw, ws*ws]``; without:
             a 1-tuple of the features of all tokens ``[B, 1 + h*w, C]``.
         """
-        tokens, grid = self.embed(x)
         if not mask:
+            tokens, grid = self.embed(x)
             return (self.encode_all(tokens, grid), )
-        b, n, c = tokens.shape
+        # only the window patches are embedded: the cost does not grow
+        # with the image (the patch embedding is per patch)
+        x = self.patch_embed.fit(x)
+        b, p = x.shape[0], self.patch_size
+        grid = (x.shape[-2] // p, x.shape[-1] // p)
         index = self.window_patch_index(
             self.sample_windows(b, grid, x.device), grid)  # B, nw, P
         masks = self.sample_masks(b, x.device)
-        flat = (index + torch.arange(b, device=x.device)[:, None, None] * n)
-        win = tokens.reshape(b * n, c)[flat.flatten()]
-        win = win.reshape(b * self.num_windows, -1, c)
+        win = self.patch_embed.embed_patches(
+            gather_patches(x, index.flatten(1), p))  # B, nw*P, C
+        pos = self.position(grid, win.device, win.dtype)
+        if pos is not None:
+            win = win + pos[0, index.flatten(1)]
+        win = win.reshape(b * self.num_windows, -1, win.shape[-1])
         masks = masks.reshape(b * self.num_windows, -1)
         win = torch.where(masks[..., None], self.mask_token.to(win.dtype),
                           win)
@@ -272,14 +302,12 @@ class LoMaRHead(BaseModule):
             patch_index: ``[B*nw, ws*ws]`` window patch indices; rows are
                 image-major (``nw`` consecutive rows per image).
         """
-        patches = patchify(imgs, self.patch_size)  # B, L, D
-        b, n, d = patches.shape
-        per_image = patch_index.shape[0] // b
-        owner = torch.arange(b, device=imgs.device).repeat_interleave(
-            per_image)
-        target = patches.reshape(b * n, d)[(patch_index +
-                                            owner[:, None] * n).flatten()]
-        target = target.reshape(*patch_index.shape, d)
+        b = imgs.shape[0]
+        pixels = gather_patches(imgs, patch_index.reshape(b, -1),
+                                self.patch_size)  # B, nw*P, C, p, p
+        # MAE's (p, q, c) order inside a patch, as patchify
+        target = pixels.permute(0, 1, 3, 4, 2).reshape(
+            *patch_index.shape, -1)
         return normalize_patches(target) if self.norm_pix else target
 
     def loss(self, feats: torch.Tensor, imgs: torch.Tensor,

@@ -6,6 +6,7 @@ so LocalMIM can ask each tap for the scale of its output grid (4/8/16/32-px
 cells at 224 for ViT-B's four taps).
 """
 import math
+from typing import List, Sequence
 
 import torch
 import torch.nn as nn
@@ -61,11 +62,31 @@ class HOGTarget(nn.Module):
     @torch.no_grad()
     def forward(self, imgs: torch.Tensor, cell: int) -> torch.Tensor:
         """HOG features ``[B, C * nbins, H / cell, W / cell]``."""
+        return self.multi_scale(imgs, [cell])[0]
+
+    @torch.no_grad()
+    def multi_scale(self, imgs: torch.Tensor,
+                    cells: Sequence[int]) -> List[torch.Tensor]:
+        """HOG features for several cell sizes, ``forward(imgs, c)`` for each
+        ``c``, from one histogram.
+
+        A cell whose size is a multiple of a smaller one's is averaged from
+        that one's already pooled map (an average of equal-sized block
+        averages is the block average), so the per-pixel histogram, the
+        largest tensor here, is made and pooled once.
+        """
         hist = self.histogram(imgs)
         b, c, n, h, w = hist.shape
-        pooled = F.avg_pool2d(hist.reshape(b, c * n, h, w), cell)
-        pooled = pooled.reshape(b, c, n, h // cell, w // cell)
-        return F.normalize(pooled, p=2, dim=2).flatten(1, 2)
+        pooled = {1: hist.reshape(b, c * n, h, w)}
+        for cell in sorted(set(cells)):
+            src = max(k for k in pooled if cell % k == 0)
+            pooled[cell] = F.avg_pool2d(pooled[src], cell // src)
+        outs = []
+        for cell in cells:
+            x = pooled[cell]
+            x = x.reshape(b, c, n, *x.shape[-2:])
+            outs.append(F.normalize(x, p=2, dim=2).flatten(1, 2))
+        return outs
 
 
 @register_pretrain_model()
@@ -87,6 +108,12 @@ class PixelTarget(nn.Module):
     def out_channels(self, cell: int) -> int:
         """Feature size of one cell: ``cell * cell * in_channels``."""
         return cell * cell * self.in_channels
+
+    @torch.no_grad()
+    def multi_scale(self, imgs: torch.Tensor,
+                    cells: Sequence[int]) -> List[torch.Tensor]:
+        """``forward(imgs, c)`` for every ``c`` in ``cells``."""
+        return [self(imgs, cell) for cell in cells]
 
     @torch.no_grad()
     def forward(self, imgs: torch.Tensor, cell: int) -> torch.Tensor:

@@ -124,9 +124,9 @@ class PatchEmbed(nn.Module):
             in_channels, embed_dims, kernel_size=patch_size,
             stride=patch_size)
 
-    def forward(self,
-                x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        """Returns tokens ``[B, h*w, C]`` (raster order) and ``(h, w)``."""
+    def fit(self, x: torch.Tensor) -> torch.Tensor:
+        """Pad ``x`` to a multiple of the patch size (``pad``), or raise
+        when the patch size does not divide it."""
         p = self.patch_size
         h, w = x.shape[-2:]
         if h % p or w % p:
@@ -135,9 +135,21 @@ class PatchEmbed(nn.Module):
                     f'input size {h}x{w} is not divisible by the patch size '
                     f'{p}')
             x = F.pad(x, (0, (-w) % p, 0, (-h) % p))
-        x = self.proj(x)
+        return x
+
+    def forward(self,
+                x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Returns tokens ``[B, h*w, C]`` (raster order) and ``(h, w)``."""
+        x = self.proj(self.fit(x))
         grid = (x.shape[2], x.shape[3])
         return x.flatten(2).transpose(1, 2), grid
+
+    def embed_patches(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Tokens of patches already cut out, ``[..., in_channels, p, p]``
+        -> ``[..., C]``: the convolution as the matmul it is (kernel =
+        stride), for callers that embed only some patches."""
+        return F.linear(pixels.flatten(-3), self.proj.weight.flatten(1),
+                        self.proj.bias)
 
 
 class LayerScale(nn.Module):
