@@ -86,9 +86,11 @@ def test_stage_grids_and_channel_dims():
 
 
 def _count_attention(monkeypatch, enc):
-    """Tokens entering each qkv projection and, per attention call, the
-    keys not masked out and the key slots."""
-    seen = {'qkv': [], 'keys': [], 'slots': []}
+    """Tokens entering each qkv projection and, per attention call (one
+    image), the keys that hold a token (empty slots hold zeros), the key
+    slots, and whether every query that holds a token is barred from every
+    empty key."""
+    seen = {'qkv': [], 'keys': [], 'slots': [], 'barred': []}
     for stage in enc.stages:
         for blk in stage.blocks:
             blk.attn.w_msa.qkv.register_forward_pre_hook(
@@ -96,10 +98,12 @@ def _count_attention(monkeypatch, enc):
     real = F.scaled_dot_product_attention
 
     def counting(q, k, v, attn_mask=None, **kw):
-        # windows x heads along dim 1; the key mask is the same for every
-        # query of a window, so query 0's row counts its keys
-        seen['keys'].append(
-            int(torch.isfinite(attn_mask[0, :, 0, :]).sum()))
+        # [1, windows x heads, slots, head_dim]
+        real_k, real_q = k[0].abs().sum(-1) > 0, q[0].abs().sum(-1) > 0
+        barred = attn_mask[0].expand(real_k.shape + real_k.shape[-1:]) == INF
+        seen['barred'].append(bool(
+            barred[real_q[:, :, None] & ~real_k[:, None, :]].all()))
+        seen['keys'].append(int(real_k.sum()))
         seen['slots'].append(k.shape[1] * k.shape[2])
         return real(q, k, v, attn_mask=attn_mask, **kw)
 
@@ -111,9 +115,10 @@ def _count_attention(monkeypatch, enc):
 def test_masked_tokens_never_enter_attention(monkeypatch):
     """Efficient mode at 224 px, window 7 (windows straddle the 32-px mask
     units): every qkv projection sees exactly the visible tokens of its
-    stage, the unmasked keys of every attention call are exactly those
-    tokens (one head each), and windows without a visible token are
-    dropped. Simple mode, by contrast, puts every token through."""
+    stage, the keys of every attention call hold exactly those tokens (per
+    head), every other key slot is empty and barred from them, and windows
+    without a visible token are dropped. Simple mode, by contrast, puts
+    every token through."""
     enc = _encoder(window_size=7)
     seen = _count_attention(monkeypatch, enc)
     x = torch.randn(1, 3, 224, 224)
@@ -124,6 +129,7 @@ def test_masked_tokens_never_enter_attention(monkeypatch):
     assert seen['qkv'] == per_block
     heads = [h for h in ARCH['num_heads'] for _ in range(2)]
     assert [k // h for k, h in zip(seen['keys'], heads)] == per_block
+    assert all(seen['barred'])
     full = [56 * 56, 28 * 28, 14 * 14, 7 * 7]
     slots = [s // h for s, h in zip(seen['slots'], heads)]
     # at stage 0 the 12 visible units touch at most 48 of the 64 windows
@@ -142,10 +148,10 @@ def _dense_with_masked_keys(enc, x, mask):
     units = enc.unit_grid(x.shape)
     plain_windows = enc.stage_windows
 
-    def windows(stage, grid, pos, device):
+    def windows(grid, pos, device):
         level = resample_mask(mask, units, grid).flatten(1)
         out = []
-        for w in plain_windows(stage, grid, None, device):
+        for w in plain_windows(grid, None, device):
             masked = level[:, w.index[0]].view(level.shape[0], w.num, w.size)
             drop = (masked[:, :, :, None] == 0) & (masked[:, :, None] == 1)
             m = torch.zeros(drop.shape).masked_fill(drop, INF)
@@ -172,10 +178,10 @@ def _dense_with_masked_keys(enc, x, mask):
 @pytest.mark.parametrize('per_sample', [False, True])
 def test_efficient_mode_equals_swin_with_masked_keys_removed(
         per_sample, size, window):
-    """Grouped windows over visible tokens (shared or per-sample masks,
+    """Windows over the visible tokens only (shared or per-sample masks,
     windows straddling mask units, empty slots and empty windows) give what
-    the ordinary Swin gives at the visible positions when masked keys are
-    excluded."""
+    the ordinary Swin over the full grid gives at the visible positions when
+    masked keys are excluded."""
     enc = _encoder(window_size=window)
     x = torch.randn(3, 3, size, size)
     units = enc.unit_grid(x.shape)
@@ -190,8 +196,9 @@ def test_efficient_mode_equals_swin_with_masked_keys_removed(
 
 @pytest.mark.parametrize('rows', [1, 2])
 def test_efficient_equals_simple_on_an_all_visible_input(rows):
-    """With nothing masked, the grouped (efficient) windows, the simple
-    mode and plain feature extraction give the same taps."""
+    """With nothing masked, efficient mode (every token gathered as a
+    visible one), simple mode and plain feature extraction give the same
+    taps."""
     enc = _encoder(window_size=2)
     simple = _encoder(window_size=2, mode='simple')
     simple.load_state_dict(enc.state_dict(), strict=False)
@@ -614,3 +621,25 @@ def test_tiny_pretraining_then_mask_rcnn_and_upernet(tmp_path, synthetic_data,
     assert 'Iter(train) [1/1]' in log and 'decode.loss_ce' in log
     assert 'mIoU' in log
     assert osp.isfile(seg_work / 'iter_1.pth')
+
+
+@pytest.mark.slow
+def test_mode_benchmark_counts_the_tokens(tmp_path, repo_root):
+    """tools/benchmarks/swin_modes.py on the tiny config (96 px: 2 of 9
+    units visible): efficient mode's qkv projections see exactly the
+    visible tokens of each stage (2 blocks each), simple mode's every
+    token; the JSON holds both modes' times and memory."""
+    tool = runpy.run_path(f'{repo_root}/tools/benchmarks/swin_modes.py')
+    out = tmp_path / 'modes.json'
+    tool['main']([
+        '--config', f'{repo_root}/{CFG}localmim_swin-tiny-w3_1xb32-20e_'
+        'synthetic.py', '--size', '96', '--batch', '2', '--steps', '1',
+        '--warmup', '0', '--out', str(out)])
+    rows = {r['mode']: r for r in json.load(open(out))['results']}
+    visible = [2 * 64, 2 * 16, 2 * 4, 2]
+    assert rows['efficient']['qkv_tokens'] == 2 * sum(visible)
+    assert rows['simple']['qkv_tokens'] == 2 * (24**2 + 12**2 + 6**2 + 3**2)
+    assert rows['efficient']['counted_gflops'] < rows['simple'][
+        'counted_gflops']
+    for r in rows.values():
+        assert r['step_s'] > 0 and r['encoder_peak_mib'] >= 0

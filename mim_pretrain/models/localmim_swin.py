@@ -30,7 +30,7 @@ from mmengine.model.weight_init import trunc_normal_
 
 from ..registry import register_pretrain_model
 from .localmim import LocalMIM, random_masking, resample_mask
-from .vit import DropPath, beit_bias_index
+from .vit import DropPath, beit_bias_index, xavier_init_
 
 # name -> (embed_dims, depths, num_heads), Swin's published sizes
 SWIN_ARCHS: Dict[str, Tuple[int, Tuple[int, ...], Tuple[int, ...]]] = {
@@ -92,8 +92,8 @@ class Windows:
             hold no token point at a zero row appended after the tokens
             (``padded``).
         slot: ``[Bm, N]`` slot of each token.
-        mask: None or an additive mask ``[Bm, K, 1 or L, L]`` (0 or -inf):
-            the Swin region mask of shifted windows, or the empty key slots.
+        mask: None or an additive mask ``[Bm, K, L, L]`` (0 or -inf): the
+            Swin region mask of shifted windows and the empty key slots.
         size: ``L``, slots per window.
         padded: whether some slots are empty.
     """
@@ -127,59 +127,29 @@ class Windows:
         return out.reshape(out.shape[0], self.num * heads, n, n)
 
 
-def cyclic_windows(grid: Tuple[int, int], window: int, shift: int,
-                   device: torch.device) -> Windows:
-    """Official Swin windows over a full grid: cyclic shift by ``-shift``,
-    non-overlapping windows, and a region mask that keeps tokens from
-    opposite borders of the image apart in the wrapped windows."""
-    h, w = grid
-    n, size = h * w, window * window
-    rows = (torch.arange(h, device=device) - shift) % h
-    cols = (torch.arange(w, device=device) - shift) % w
-    rr, cc = rows.repeat_interleave(w), cols.repeat(h)
-    slot = ((rr // window) * (w // window) + cc // window) * size + (
-        rr % window) * window + cc % window
-    index = torch.empty_like(slot)
-    index[slot] = torch.arange(n, device=device)
-    mask = None
-    if shift:
+def window_layout(pos: torch.Tensor, grid: Tuple[int, int], window: int,
+                  shift: int) -> Windows:
+    """Swin's windows over the tokens present at ``pos`` ``[Bm, N]`` (raster
+    positions on ``grid``; all of them for the ordinary Swin).
 
-        def region(v, length):
-            return (v >= length - window).long() + (v >= length - shift).long()
-
-        label = (region(rr, h) * 3 + region(cc, w))[index].view(-1, size)
-        mask = torch.zeros(label.shape[0], size, size, device=device)
-        mask.masked_fill_(label[:, :, None] != label[:, None, :],
-                          float('-inf'))
-        mask = mask[None]
-    return Windows(index[None], slot[None], mask, size, padded=False)
-
-
-def grouped_windows(pos: torch.Tensor, grid: Tuple[int, int], window: int,
-                    shift: int) -> Windows:
-    """Windows over the tokens present at ``pos`` ``[Bm, N]`` (raster
-    positions on ``grid``), GreenMIM's grouping without the wrap-around.
-
-    A shifted window is the block of positions ``p`` with the same
-    ``(p + window - shift) // window`` along each axis, which is exactly the
-    region of a wrapped Swin window that its mask lets attend together, so
-    no region mask is needed. Windows holding no token are dropped; a
-    window's empty slots are masked out of the keys (and left unmasked in a
-    window that is wholly empty, possible only with per-sample masks, so that
-    its rows, discarded anyway, do not become all -inf).
+    Official Swin partitions: a cyclic shift by ``-shift``, non-overlapping
+    ``window x window`` windows, and a region mask that keeps tokens from
+    opposite borders apart in the wrapped windows. Windows holding no
+    present token are dropped; a window's empty slots are masked out of the
+    keys. Empty query slots may attend to empty keys only (their outputs are
+    dropped), so no row is all -inf, even in a wholly empty window (possible
+    with per-sample masks).
     """
     h, w = grid
     bm, n = pos.shape
     size = window * window
-    off = (window - shift) % window
-    r, c = pos // w + off, pos % w + off
-    nh, nw = (h + off + window - 1) // window, (w + off + window - 1) // window
-    win = (r // window) * nw + c // window
-    within = (r % window) * window + c % window
-    table = pos.new_full((bm, nh * nw * size), n)  # n: the zero row
+    rr, cc = (pos // w - shift) % h, (pos % w - shift) % w
+    win = (rr // window) * (w // window) + cc // window
+    within = (rr % window) * window + cc % window
+    table = pos.new_full((bm, h * w), n)  # n: the zero row
     table.scatter_(1, win * size + within,
                    torch.arange(n, device=pos.device).expand(bm, n))
-    table = table.view(bm, nh * nw, size)
+    table = table.view(bm, -1, size)
     occupied = (table < n).any(-1)
     kept = int(occupied.sum(1).max())  # one host sync per stage and shift
     order = torch.argsort((~occupied).to(torch.int8), dim=1,
@@ -189,11 +159,21 @@ def grouped_windows(pos: torch.Tensor, grid: Tuple[int, int], window: int,
     rank.scatter_(1, order,
                   torch.arange(kept, device=pos.device).expand(bm, kept))
     slot = rank.gather(1, win) * size + within
-    empty = index == n
-    mask = torch.zeros(index.shape, device=pos.device).masked_fill_(
-        empty & ~empty.all(-1, keepdim=True), float('-inf'))
-    return Windows(index.view(bm, -1), slot, mask[:, :, None], size,
-                   padded=True)
+    padded = kept * size != n
+    mask = None
+    if shift or padded:
+
+        def region(v, length):
+            return (v >= length - window).long() + (v >= length - shift).long()
+
+        # region of every slot's token (0 without shift), -1 when empty
+        label = F.pad(region(rr, h) * 3 + region(cc, w) if shift else
+                      torch.zeros_like(pos), (0, 1), value=-1)
+        label = label.gather(1, index.view(bm, -1)).view(bm, kept, size)
+        mask = torch.zeros(label.shape + (size, ), device=pos.device)
+        mask.masked_fill_(label[..., :, None] != label[..., None, :],
+                          float('-inf'))
+    return Windows(index.view(bm, -1), slot, mask, size, padded=padded)
 
 
 def merge_index(pos: Optional[torch.Tensor], grid: Tuple[int, int],
@@ -464,7 +444,7 @@ class LocalMIMSwinTransformer(BaseModule):
             for i in self.out_indices[:-1]
         })
         self.add_module(f'norm{last}', nn.LayerNorm(self.tap_dims[-1]))
-        self._cyclic: Dict[Tuple, Windows] = {}
+        self._dense: Dict[Tuple, Windows] = {}
 
     def init_weights(self) -> None:
         """GreenMIM's initialisation (xavier Linear and patch projection,
@@ -475,15 +455,9 @@ class LocalMIMSwinTransformer(BaseModule):
             return
         w = self.patch_embed.projection.weight.data
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        xavier_init_(self)
         for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, WindowMSA):
+            if isinstance(m, WindowMSA):
                 trunc_normal_(m.relative_position_bias_table, std=.02)
         if self.mode == 'simple':
             nn.init.normal_(self.mask_token, std=.02)
@@ -589,23 +563,25 @@ class LocalMIMSwinTransformer(BaseModule):
                              f'{visible.tolist()}')
         return mask.float()
 
-    def stage_windows(self, stage: int, grid: Tuple[int, int],
+    def stage_windows(self, grid: Tuple[int, int],
                       pos: Optional[torch.Tensor], device: torch.device
                       ) -> Tuple[Windows, Windows]:
-        """Plain and shifted window layouts of one stage (shift only where
-        the grid is larger than the window, as official Swin)."""
+        """Plain and shifted window layouts of a stage grid over the tokens
+        at ``pos`` (None: the full grid, cached); shift only where the grid
+        is larger than the window, as official Swin."""
         ws = self.window_size
-        shift = ws // 2 if min(grid) > ws else 0
+        shifts = (0, ws // 2 if min(grid) > ws else 0)
         if pos is not None:
-            plain = grouped_windows(pos, grid, ws, 0)
-            return plain, (grouped_windows(pos, grid, ws, shift)
-                           if shift else plain)
+            plain = window_layout(pos, grid, ws, 0)
+            return plain, (window_layout(pos, grid, ws, shifts[1])
+                           if shifts[1] else plain)
         out = []
-        for s in (0, shift):
+        for s in shifts:
             key = (grid, s, device)
-            if key not in self._cyclic:
-                self._cyclic[key] = cyclic_windows(grid, ws, s, device)
-            out.append(self._cyclic[key])
+            if key not in self._dense:
+                full = torch.arange(grid[0] * grid[1], device=device)[None]
+                self._dense[key] = window_layout(full, grid, ws, s)
+            out.append(self._dense[key])
         return out[0], out[1]
 
     def forward_stages(self, x: torch.Tensor, grid: Tuple[int, int],
@@ -617,7 +593,7 @@ class LocalMIMSwinTransformer(BaseModule):
         """
         taps = []
         for i, stage in enumerate(self.stages):
-            windows = self.stage_windows(i, grid, pos, x.device)
+            windows = self.stage_windows(grid, pos, x.device)
             for j, blk in enumerate(stage.blocks):
                 if self.with_cp and self.training and x.requires_grad:
                     x = torch.utils.checkpoint.checkpoint(
@@ -703,5 +679,5 @@ class LocalMIMSwin(LocalMIM):
         ids = [restore_ids(resample_mask(mask, units, g).flatten(1))
                for g in grids]
         preds = self.neck(taps, ids, grids)
-        targets = [self.target_generator(inputs, c) for c in self.cells]
+        targets = self.target_generator.multi_scale(inputs, self.cells)
         return preds, targets, mask, units

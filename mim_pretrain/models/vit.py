@@ -487,14 +487,7 @@ class VisionTransformer(BaseModule):
         nn.init.normal_(self.cls_token, std=.02)
         if self.pos_embed_type == 'learned':
             trunc_normal_(self.pos_embed, std=.02)
-        for m in self.blocks.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        xavier_init_(self.blocks)
 
     def position(self, grid: Tuple[int, int], device: torch.device,
                  dtype: torch.dtype) -> Optional[torch.Tensor]:
@@ -561,6 +554,19 @@ class VisionTransformer(BaseModule):
         if self.norm is not None:
             x = self.norm(x)
         return x, taps
+
+
+def xavier_init_(module: nn.Module) -> None:
+    """MAE's initialisation of the layers inside ``module``: xavier-uniform
+    Linear weights with zero biases, LayerNorms at ones and zeros."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
 
 
 def beit_bias_index(h: int, w: int, prefix: int = 1) -> torch.Tensor:
