@@ -10,8 +10,9 @@ prefix alone, LoMaR's iRPE tables included, with:
   zero-padded when the grid is not a multiple of the window;
 * optional ViTDet-style decomposed relative position for initialisations
   without one;
-* ``out_indices`` feature maps ``[B, C, H/p, W/p]``, optional final norm,
-  drop path, layer scale, activation checkpointing;
+* ``out_indices`` feature maps ``[B, C, H/p, W/p]``, optional final norm
+  or one LayerNorm per output (LocalMIM's tap norms, loadable from its
+  checkpoints), drop path, layer scale, activation checkpointing;
 * loud loading: missing/unexpected keys logged, position tables resized, and
   an error when (almost) nothing of the backbone was loaded.
 """
@@ -50,6 +51,11 @@ class MIMVisionTransformer(VisionTransformer):
         with_cls_token: keep the cls token (not with window attention).
         out_indices: blocks whose outputs are returned as feature maps.
         final_norm: apply ``norm`` to the last block's output.
+        tap_norms: give every output its own LayerNorm, named as LocalMIM's
+            pretraining taps: ``tap_norms.<block>`` for inner blocks and the
+            final ``norm`` for the last block, so a LocalMIM checkpoint's
+            tap norms load with the encoder (LocalMIM's segmentation
+            protocol reads the features of its pretraining taps).
         drop_path_rate: stochastic depth of the last block.
         layer_scale_init: None, or the layer-scale initial value.
         with_cp: activation checkpointing of each block.
@@ -73,6 +79,7 @@ class MIMVisionTransformer(VisionTransformer):
                  with_cls_token: bool = True,
                  out_indices: Sequence[int] = (-1, ),
                  final_norm: bool = False,
+                 tap_norms: bool = False,
                  drop_path_rate: float = 0.,
                  layer_scale_init: Optional[float] = None,
                  qkv_bias: bool = True,
@@ -96,7 +103,12 @@ class MIMVisionTransformer(VisionTransformer):
             raise ValueError(f'out_indices {tuple(out_indices)} repeat a '
                              'block')
         self.with_cls_token = with_cls_token
-        self.final_norm = final_norm
+        # the last block's output goes through the final norm either way
+        self.final_norm = final_norm or tap_norms
+        self.tap_norms = nn.ModuleDict({
+            str(i): nn.LayerNorm(self.embed_dims, eps=norm_eps)
+            for i in self.out_indices if i != self.depth - 1
+        }) if tap_norms else None
         self.min_loaded = min_loaded
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
@@ -117,6 +129,8 @@ class MIMVisionTransformer(VisionTransformer):
         for i, out in zip(self.out_indices, taps):
             if self.final_norm and i == self.depth - 1:
                 out = self.norm(out)
+            elif self.tap_norms is not None:
+                out = self.tap_norms[str(i)](out)
             out = out[:, prefix:].transpose(1, 2).reshape(
                 b, self.embed_dims, *grid)
             outs.append(out.contiguous())

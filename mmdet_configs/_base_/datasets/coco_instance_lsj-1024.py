@@ -1,0 +1,50 @@
+# COCO instance segmentation with ViTDet's large-scale jitter at 1024 px:
+# mmdet's own coco_instance.py (CocoDataset, CocoMetric for bbox and segm,
+# unchanged) with the pipelines of mmdet's projects/ViTDet (random flip,
+# resize to 0.1-2.0 x 1024, 1024 x 1024 crop, pad; test: longer side 1024,
+# padded), 4 images per GPU (16 GPUs: total batch 64).
+_base_ = 'mmdet::_base_/datasets/coco_instance.py'
+
+image_size = (1024, 1024)
+backend_args = None
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='RandomResize',
+        scale=image_size,
+        ratio_range=(0.1, 2.0),
+        keep_ratio=True),
+    dict(
+        type='RandomCrop',
+        crop_type='absolute_range',
+        crop_size=image_size,
+        recompute_bbox=True,
+        allow_negative_crop=True),
+    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
+    dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=8,
+    # every image is cropped and padded to one square size: no aspect-ratio
+    # grouping (upstream ViTDet uses none either)
+    batch_sampler=None,
+    # the schedule counts iterations
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -1,0 +1,24 @@
+# The tiny ViTDet Mask R-CNN
+# (mask-rcnn_vit-tiny-p8-scratch_simfp_1xb4-lsj-300i_synthetic.py) initialised
+# from the tiny LoMaR pretraining
+# (mmpretrain_configs/lomar/lomar_vit-tiny-p8_1xb32-20e_synthetic.py): the same
+# backbone, 4 blocks, with the settings of
+# ../_base_/models/mask-rcnn_vitdet-b-lomar.py, i.e. LoMaR's (no absolute
+# position, its iRPE tables kept). The checkpoint is its weights extracted with
+# tools/model_converters/extract_weights.py CKPT
+# work_dirs/lomar_vit-tiny-p8_1xb32-20e_synthetic/backbone.pth --prefix
+# backbone. (tools/transfer.py --tiny does it).
+_base_ = './mask-rcnn_vit-tiny-p8-scratch_simfp_1xb4-lsj-300i_synthetic.py'
+
+depth = 4  # blocks of the tiny LoMaR pretraining ViT
+model = dict(
+    backbone=dict(
+        arch=dict(depth=depth),
+        global_blocks=(depth // 2 - 1, depth - 1),
+        pos_embed='none',
+        irpe=dict(),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint=('work_dirs/lomar_vit-tiny-p8_1xb32-20e_synthetic/'
+                        'backbone.pth'),
+            prefix='backbone.')))
