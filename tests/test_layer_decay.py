@@ -38,7 +38,11 @@ def test_lr_and_weight_decay_follow_the_formula():
                       layer_scale_init=0.1)
     rate, lr, wd, depth = 0.7, 1e-3, 0.05, 3
     table = _table(model, rate, lr, wd)
-    assert set(table) == {n for n, _ in model.named_parameters()}
+    # every trainable parameter (the backbone freezes the ones its outputs
+    # do not use, here the final norm)
+    trainable = [(n, p) for n, p in model.named_parameters()
+                 if p.requires_grad]
+    assert set(table) == {n for n, _ in trainable}
 
     def layer(name):
         if name.startswith(('backbone.patch_embed', 'backbone.cls_token',
@@ -50,7 +54,7 @@ def test_lr_and_weight_decay_follow_the_formula():
 
     no_decay_names = ('cls_token', 'pos_embed', 'lookup_table_weight',
                       'rel_pos_h', 'rel_pos_w')
-    for name, p in model.named_parameters():
+    for name, p in trainable:
         want_lr = lr * rate**(depth + 1 - layer(name))
         want_wd = 0. if (p.ndim == 1 or name.endswith(no_decay_names)) \
             else wd

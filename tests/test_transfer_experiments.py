@@ -148,6 +148,30 @@ def test_tiny_backbone_loads_the_tiny_pretraining(task, method, tmp_path):
         assert sorted(vit.tap_norms) == ['1', '3', '5']
 
 
+@pytest.mark.parametrize('path', [
+    transfer.config_of(task, method, tiny=True)
+    for task in ('det', 'seg') for method in transfer.METHODS
+])
+def test_every_trainable_backbone_parameter_gets_a_gradient(path):
+    """DistributedDataParallel (find_unused_parameters=False) needs a
+    gradient for every trainable parameter: the parameters the outputs do
+    not use (the cls token without cls token, an unused final norm) are
+    frozen, everything else receives a gradient."""
+    model, _ = _build(path, **{'model.backbone.init_cfg': None})
+    vit = model.backbone
+    vit.init_weights()
+    sum(o.sum() for o in vit(torch.randn(2, 3, 64, 48))).backward()
+    missing = [k for k, p in vit.named_parameters()
+               if p.requires_grad and p.grad is None]
+    assert missing == []
+    expected = [] if vit.with_cls_token else ['cls_token']
+    if 'seg' in path and 'localmim' not in path:
+        expected += ['norm.weight', 'norm.bias']  # MAE protocol: no norm
+    if 'det' in path:
+        expected += ['norm.weight', 'norm.bias']  # ViTDet: no final norm
+    assert sorted(vit.frozen_unused) == sorted(expected)
+
+
 def test_tap_norms_give_the_localmim_pretraining_taps(tmp_path):
     """With tap_norms=True the backbone's outputs are LocalMIM's normalised
     tap features (the encoder run on every patch), loaded from its

@@ -110,6 +110,30 @@ class MIMVisionTransformer(VisionTransformer):
             for i in self.out_indices if i != self.depth - 1
         }) if tap_norms else None
         self.min_loaded = min_loaded
+        self._freeze_unused()
+
+    def _freeze_unused(self) -> None:
+        """Stop gradients of parameters the outputs do not depend on.
+
+        They stay (a pretraining checkpoint fills them by name), but a
+        trainable parameter outside the graph makes DistributedDataParallel
+        fail (find_unused_parameters=False, mmengine's default): the cls
+        token without ``with_cls_token``, the final norm when no output
+        goes through it, blocks after the last output.
+        """
+        unused = []
+        if not self.with_cls_token:
+            unused.append(('cls_token', self.cls_token))
+        last = self.out_indices[-1]
+        if not (self.final_norm and last == self.depth - 1):
+            unused += [('norm.' + k, p)
+                       for k, p in self.norm.named_parameters()]
+        for i in range(last + 1, self.depth):
+            unused += [(f'blocks.{i}.{k}', p)
+                       for k, p in self.blocks[i].named_parameters()]
+        for _, param in unused:
+            param.requires_grad_(False)
+        self.frozen_unused = [name for name, _ in unused]
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Feature maps ``[B, C, ceil(H/p), ceil(W/p)]`` of ``out_indices``.
