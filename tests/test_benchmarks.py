@@ -111,3 +111,5 @@ def test_bad_arguments_are_refused():
         pretrain_speed.config_path('localmim-swin', 'l')
     with pytest.raises(SystemExit):
         transfer_speed.parse_args(['--det-size', '1000'])
+    with pytest.raises(SystemExit, match='needs a GPU'):
+        pretrain_speed.main(['--device', 'cpu', '--amp', 'bf16'])

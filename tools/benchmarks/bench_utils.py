@@ -32,6 +32,66 @@ BF16_PEAK_TFLOPS = (
 )
 
 
+def add_common_args(parser, repeats: int) -> None:
+    """The options both tools share."""
+    parser.add_argument('--warmup', type=int, default=1,
+                        help='untimed steps per model (>= 1: the peak '
+                        'memory is taken over them)')
+    parser.add_argument('--repeats', type=int, default=repeats,
+                        help='timed steps per model (interleaved)')
+    parser.add_argument('--device', default=None,
+                        help='cpu or cuda (default: cuda when available)')
+    parser.add_argument('--amp', default=None,
+                        choices=['none', 'bf16', 'fp16'],
+                        help='autocast dtype (default: bf16 on cuda, none '
+                        'on cpu)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch intra-op threads (default: 1 on CPU, '
+                        "torch's default on GPU)")
+    parser.add_argument('--no-flops', action='store_true',
+                        help='skip the FLOP count')
+    parser.add_argument('--peak-tflops', type=float, default=None,
+                        help='device peak for MFU (default: the bf16 dense '
+                        'peak of a known GPU)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--work-dir', default='work_dirs/benchmarks')
+
+
+def resolve_device(args) -> torch.device:
+    """The device of ``args.device`` (default: cuda when present), with the
+    defaults that follow from it filled into ``args``: ``amp`` bf16 on
+    cuda, none on CPU; ``threads`` 1 on CPU. Refuses autocast off-GPU."""
+    device = torch.device(args.device or (
+        'cuda' if torch.cuda.is_available() else 'cpu'))
+    if args.amp is None:
+        args.amp = 'bf16' if device.type == 'cuda' else 'none'
+    if args.threads is None and device.type == 'cpu':
+        # on a shared CPU, more than one thread stalls at OpenMP barriers
+        # whenever a peer thread is descheduled (docs/benchmarks.md)
+        args.threads = 1
+    if args.amp != 'none' and device.type != 'cuda':
+        raise SystemExit(f'--amp {args.amp} needs a GPU: mmengine\'s '
+                         f'AmpOptimWrapper refuses {device}')
+    return device
+
+
+def optim_wrapper_cfg(optimizer: dict, amp: str) -> dict:
+    """mmengine optimizer-wrapper config for ``optimizer`` under ``amp``.
+
+    bf16 needs no loss scaling, so its scaler is disabled (no host-device
+    sync for the inf check); fp16 scales dynamically as the configs do;
+    'none' is the plain ``OptimWrapper`` (fp32).
+    """
+    if amp == 'none':
+        return dict(type='OptimWrapper', optimizer=dict(optimizer))
+    if amp == 'bf16':
+        return dict(type='AmpOptimWrapper', dtype='bfloat16',
+                    loss_scale=dict(enabled=False),
+                    optimizer=dict(optimizer))
+    return dict(type='AmpOptimWrapper', dtype='float16', loss_scale='dynamic',
+                optimizer=dict(optimizer))
+
+
 def peak_tflops(device: torch.device,
                 override: Optional[float] = None) -> Optional[float]:
     """The device's dense bf16 peak (TFLOP/s) for MFU, or None (CPU, an
@@ -232,7 +292,7 @@ def markdown_table(header: Sequence[str], rows: List[Sequence]) -> str:
         if v is None:
             return '-'
         if isinstance(v, float):
-            return f'{v:.3g}'
+            return f'{v:.0f}' if abs(v) >= 100 else f'{v:.3g}'
         return str(v)
 
     lines = ['| ' + ' | '.join(header) + ' |',

@@ -89,7 +89,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'simmim-swin for the Swin pair')
     parser.add_argument('--arch', default='b', choices=['b', 'l', 't'],
                         help="ViT size: the ViT-B or ViT-L configs; 't' = "
-                        'DeiT-Tiny widths on the ViT-B configs (smoke runs)')
+                        'DeiT-Tiny widths on the ViT-B configs, Swin-T for '
+                        'the Swin pair (smoke runs)')
     parser.add_argument('--sizes', nargs='+', type=int,
                         default=[224, 384, 448, 896])
     parser.add_argument('--batch', type=int, default=2,
@@ -98,28 +99,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         metavar='SIZE=BATCH',
                         help='another batch at a given size (default: 1 at '
                         '896 px, for CPU runs); pass nothing to disable')
-    parser.add_argument('--warmup', type=int, default=1,
-                        help='untimed steps per model (>= 1: the peak '
-                        'memory is taken over them)')
-    parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--device', default=None,
-                        help='cpu or cuda (default: cuda when available)')
-    parser.add_argument('--amp', default=None,
-                        choices=['none', 'bf16', 'fp16'],
-                        help='autocast dtype (default: bf16 on cuda, none '
-                        'on cpu)')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch intra-op threads (CPU)')
-    parser.add_argument('--no-flops', action='store_true',
-                        help='skip the FLOP count')
-    parser.add_argument('--peak-tflops', type=float, default=None,
-                        help='device peak for MFU (default: the bf16 dense '
-                        'peak of a known GPU)')
+    bu.add_common_args(parser, repeats=3)
     parser.add_argument('--profile', action='store_true',
                         help='also profile one step of every run with '
                         'torch.profiler (tables under the work dir)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--work-dir', default='work_dirs/benchmarks')
     args = parser.parse_args(argv)
     try:
         args.batch_at = {
@@ -218,23 +201,9 @@ def build_model(model_cfg: dict, device: torch.device) -> torch.nn.Module:
 
 
 def build_optim_wrapper(model: torch.nn.Module, amp: str):
-    """The same AdamW for every model, in the wrapper the training uses.
-
-    bf16 needs no loss scaling, so its wrapper has the scaler disabled (no
-    host-device sync for the inf check); fp16 scales dynamically as the
-    configs do; 'none' is mmengine's plain ``OptimWrapper`` (fp32).
-    """
+    """The same AdamW for every model, in the wrapper training uses."""
     from mmengine.optim import build_optim_wrapper as build
-    if amp == 'none':
-        cfg = dict(type='OptimWrapper', optimizer=dict(OPTIMIZER))
-    elif amp == 'bf16':
-        cfg = dict(type='AmpOptimWrapper', dtype='bfloat16',
-                   loss_scale=dict(enabled=False),
-                   optimizer=dict(OPTIMIZER))
-    else:
-        cfg = dict(type='AmpOptimWrapper', dtype='float16',
-                   loss_scale='dynamic', optimizer=dict(OPTIMIZER))
-    return build(model, cfg)
+    return build(model, bu.optim_wrapper_cfg(OPTIMIZER, amp))
 
 
 def make_batch(name: str, batch: int, size: int,
@@ -429,7 +398,8 @@ def run_size(size: int, batch: int, device: torch.device,
     for entry, timing in zip(entries, timings):
         rec = entry.record
         rec.update(timing, images_per_s=batch / timing['median_s'],
-                   ms_per_image=1e3 * timing['median_s'] / batch)
+                   ms_per_image=1e3 * timing['median_s'] / batch,
+                   cpu_ms_per_image=1e3 * timing['cpu_median_s'] / batch)
         if not args.no_flops:
             entry.count_flops(device, args)
         if args.profile:
@@ -512,7 +482,7 @@ def write_markdown(path: str, result: dict) -> None:
     for r in result['runs']:
         if 'error' in r:
             rows.append([NAMES[r['model']], r['size'], r['batch'],
-                         f"not run: {r['error']}"] + [None] * 10)
+                         f"not run: {r['error']}"] + [None] * 9)
             continue
         ratio = r.get('counted_over_analytic')
         rows.append([
@@ -569,7 +539,10 @@ def write_plot(path: str, result: dict) -> None:
     panels = [('ms_per_image', 'step time per image (ms)'),
               ('gflops_train_per_image', 'train GFLOPs per image'),
               ('peak_mem_mib', 'peak memory (MiB)')]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
+    if result['machine']['device'] == 'cpu':
+        # the work done, whatever share of a shared CPU the run got
+        panels.insert(1, ('cpu_ms_per_image', 'CPU time per image (ms)'))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4))
     for ax, (key, label) in zip(axes, panels):
         for name in result['args']['models']:
             pts = sorted((r['size'], r[key]) for r in result['runs']
@@ -592,10 +565,7 @@ def write_plot(path: str, result: dict) -> None:
 
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
-    device = torch.device(args.device or (
-        'cuda' if torch.cuda.is_available() else 'cpu'))
-    if args.amp is None:
-        args.amp = 'bf16' if device.type == 'cuda' else 'none'
+    device = bu.resolve_device(args)
     import mim_pretrain  # noqa: F401  registers the models
     bu.quiet_logs('pretrain_speed')
     os.makedirs(args.work_dir, exist_ok=True)

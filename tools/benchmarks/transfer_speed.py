@@ -78,22 +78,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'its pooling branch has BatchNorm on 1x1 maps)')
     parser.add_argument('--infer-batch', type=int, default=1,
                         help='images per inference step')
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--repeats', type=int, default=2)
-    parser.add_argument('--device', default=None,
-                        help='cpu or cuda (default: cuda when available)')
-    parser.add_argument('--amp', default=None,
-                        choices=['none', 'bf16', 'fp16'],
-                        help='autocast dtype (default: bf16 on cuda, none '
-                        'on cpu)')
-    parser.add_argument('--threads', type=int, default=None)
-    parser.add_argument('--no-flops', action='store_true')
-    parser.add_argument('--peak-tflops', type=float, default=None)
+    bu.add_common_args(parser, repeats=2)
     parser.add_argument('--tiny', action='store_true',
                         help='smoke runs: 4-block 96-d backbones and fewer '
                         'RoIs (the figures mean nothing)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--work-dir', default='work_dirs/benchmarks')
     args = parser.parse_args(argv)
     if args.warmup < 1 or args.repeats < 1:
         parser.error('--warmup and --repeats must be >= 1')
@@ -214,15 +202,8 @@ class Model:
         model = revert_sync_batchnorm(MODELS.build(copy.deepcopy(cfg)))
         model.init_weights()
         self.model = model.to(device).train()
-        wrapper = dict(type='OptimWrapper', optimizer=dict(OPTIMIZER))
-        if args.amp == 'bf16':
-            wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16',
-                           loss_scale=dict(enabled=False),
-                           optimizer=dict(OPTIMIZER))
-        elif args.amp == 'fp16':
-            wrapper = dict(type='AmpOptimWrapper', dtype='float16',
-                           loss_scale='dynamic', optimizer=dict(OPTIMIZER))
-        self.optim_wrapper = build_optim_wrapper(self.model, wrapper)
+        self.optim_wrapper = build_optim_wrapper(
+            self.model, bu.optim_wrapper_cfg(OPTIMIZER, args.amp))
         self.batch = args.det_batch if task == 'det' else args.seg_batch
         self.train_data = make_data(task, self.batch, size, device, True,
                                     args.seed)
@@ -335,9 +316,11 @@ def write_markdown(path: str, result: dict) -> None:
             mfu = m.get('train_mfu')
             rows.append([
                 m['role'] + ': ' + m['backbone'], m['backbone_params_m'],
-                1e3 * m['train']['median_s'], m['train_images_per_s'],
+                1e3 * m['train']['median_s'],
+                1e3 * m['train']['cpu_median_s'], m['train_images_per_s'],
                 m['train_peak_mem_mib'], 1e3 * m['infer']['median_s'],
-                m['infer_images_per_s'], m['infer_peak_mem_mib'],
+                1e3 * m['infer']['cpu_median_s'], m['infer_images_per_s'],
+                m['infer_peak_mem_mib'],
                 m.get('gflops_train_per_image'),
                 m.get('gflops_infer_per_image'),
                 None if mfu is None else f'{100 * mfu:.1f}%'
@@ -347,10 +330,10 @@ def write_markdown(path: str, result: dict) -> None:
             f"inference batch {t['infer_batch']})", '',
             f"Config `{t['config']}`; anchor: {t['anchor']}.", '',
             bu.markdown_table([
-                'backbone', 'backbone M params', 'train ms', 'train img/s',
-                'train peak MiB', 'infer ms', 'infer img/s',
-                'infer peak MiB', 'train GFLOPs/img', 'infer GFLOPs/img',
-                'train MFU'
+                'backbone', 'backbone M params', 'train ms', 'train CPU ms',
+                'train img/s', 'train peak MiB', 'infer ms', 'infer CPU ms',
+                'infer img/s', 'infer peak MiB', 'train GFLOPs/img',
+                'infer GFLOPs/img', 'train MFU'
             ], rows), '',
             f"ours / anchor: training step {t['train_time_ratio']:.3f} "
             f"(CPU time {t['train_cpu_time_ratio']:.3f}), inference "
@@ -365,10 +348,7 @@ def write_markdown(path: str, result: dict) -> None:
 
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
-    device = torch.device(args.device or (
-        'cuda' if torch.cuda.is_available() else 'cpu'))
-    if args.amp is None:
-        args.amp = 'bf16' if device.type == 'cuda' else 'none'
+    device = bu.resolve_device(args)
     import mim_pretrain  # noqa: F401  registers the backbones
     bu.quiet_logs('transfer_speed')
     os.makedirs(args.work_dir, exist_ok=True)
