@@ -206,6 +206,8 @@ class Transfer:
                      ['--cfg-options'] + opts if opts else [])))
         ckpt = self._last_checkpoint(work)
         test_args = [ckpt, '--work-dir', work]
+        if a.show_dir:
+            test_args += ['--show-dir', a.show_dir]
         if task == 'det':
             test_args += ['--out', osp.join(work, 'results.pkl')]
         self.run(f'test {name}', self._launch('test', config, test_args + (
@@ -285,6 +287,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         '[_<epochs>e]')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='extra key=value overrides for every run')
+    parser.add_argument(
+        '--show-dir',
+        help='draw the test predictions with mmdet\'s / mmseg\'s '
+        'visualizer into this folder (inside each test run\'s timestamped '
+        'folder, as tools/test.py does)')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the commands without running them')
     args = parser.parse_args(argv)

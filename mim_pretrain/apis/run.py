@@ -362,6 +362,9 @@ def _enable_visualization(cfg: Config, args: argparse.Namespace,
             hook.test_out_dir = args.show_dir
         else:
             cfg.visualizer.save_dir = args.show_dir
+            # mmseg's hook draws every `interval`-th batch (default 50):
+            # asked for pictures, draw them all
+            hook.interval = 1
 
 
 def setup_test_config(args: argparse.Namespace) -> Config:

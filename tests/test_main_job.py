@@ -1,0 +1,105 @@
+"""Pieces of the main job (the README's first command) and its picture
+tools; the whole job runs for minutes and is checked from a fresh clone, not
+here."""
+import glob
+import importlib.util
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _tool(path):
+    spec = importlib.util.spec_from_file_location(
+        osp.basename(path)[:-3], osp.join(REPO, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_verdict_says_plainly_whether_pretraining_won():
+    main_job = _tool('tools/main_job.py')
+    rows = [dict(method='lomar', APbox=5.0, APmask=4.0, mIoU=50.0),
+            dict(method='scratch', APbox=4.0, APmask=4.5, mIoU=48.0)]
+    lines = main_job.verdict(rows)
+    assert lines[0] == ('LoMaR vs random init: box AP +1.0, mask AP -0.5, '
+                        'mIoU +2.0')
+    assert 'No pretrained initialisation beat the random one' in lines[-1]
+    rows[0]['APmask'] = 5.0
+    assert len(main_job.verdict(rows)) == 1
+
+
+def test_epoch_options_stretch_the_schedule():
+    main_job = _tool('tools/main_job.py')
+    cfg = main_job.PRETRAIN['lomar'][1]
+    assert main_job.epoch_options(cfg, 60) == [
+        'train_cfg.max_epochs=60', 'param_scheduler.1.end=60',
+        'param_scheduler.1.T_max=58']
+    with pytest.raises(SystemExit, match='warm-up'):
+        main_job.epoch_options(cfg, 2)
+
+
+def test_main_job_help():
+    res = subprocess.run([sys.executable, 'tools/main_job.py', '--help'],
+                         cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0 and '--pretrain-epochs' in res.stdout
+
+
+def test_plot_logs_draws_loss_and_metrics(tmp_path):
+    plot_logs = _tool('tools/analysis/plot_logs.py')
+    runs = []
+    for name, offset in (('a', 0.0), ('b', 0.2)):
+        run = tmp_path / name / '20260101_000000' / 'vis_data'
+        run.mkdir(parents=True)
+        with open(run / 'scalars.json', 'w') as f:
+            for it in range(1, 41):
+                f.write(json.dumps(dict(lr=1e-3, loss=2 - it / 40 + offset,
+                                        epoch=1, iter=it, step=it)) + '\n')
+                if it % 20 == 0:
+                    f.write(json.dumps({'coco/bbox_mAP': it / 100,
+                                        'step': 1}) + '\n')
+        runs.append(str(tmp_path / name))
+    series = plot_logs.read_scalars(plot_logs.find_scalars(runs[0]))
+    assert series['coco/bbox_mAP'] == [(20, 0.2), (40, 0.4)]
+    assert plot_logs.default_keys([series]) == ['loss', 'coco/bbox_mAP']
+    out = str(tmp_path / 'curves.png')
+    plot_logs.main([*runs, '--out', out, '--names', 'A', 'B'])
+    assert osp.getsize(out) > 10000
+    with pytest.raises(KeyError, match="'mIoU' is in none of the logs"):
+        plot_logs.main([*runs, '--out', out, '--keys', 'mIoU'])
+    with pytest.raises(FileNotFoundError, match='no vis_data/scalars.json'):
+        plot_logs.find_scalars(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_tensorboard_logging_when_switched_on(tmp_path, synthetic_data):
+    """A config that adds TensorboardVisBackend writes TensorBoard events
+    with the loss in them."""
+    from tensorboard.backend.event_processing.event_accumulator import \
+        EventAccumulator
+    root, _ = synthetic_data
+    cfg = tmp_path / 'tb.py'
+    cfg.write_text(
+        f"_base_ = '{REPO}/mmpretrain_configs/mae/mae_vit-tiny-p8_1xb32-20e_"
+        "synthetic.py'\n"
+        "visualizer = dict(vis_backends=[dict(type='LocalVisBackend'), "
+        "dict(type='TensorboardVisBackend')])\n")
+    work = str(tmp_path / 'work')
+    res = subprocess.run(
+        [sys.executable, 'tools/train.py', str(cfg), '--work-dir', work,
+         '--cfg-options', f'train_dataloader.dataset.data_root={root}/'
+         'imagenet', 'train_dataloader.dataset.indices=8',
+         'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+         'train_dataloader.persistent_workers=False', 'train_cfg.max_epochs=1',
+         'default_hooks.logger.interval=1'],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    events = glob.glob(f'{work}/*/vis_data/events.out.tfevents.*')
+    assert len(events) == 1
+    acc = EventAccumulator(events[0])
+    acc.Reload()
+    assert len(acc.Scalars('loss')) == 2
