@@ -307,7 +307,7 @@ def main(argv=None) -> int:
                    pretrain_epochs=(args.pretrain_epochs or 20)
                    if m in pre_time else None)
         for col, task, key, scale in collect.COLUMNS[:3]:
-            value = got.get(task, {}).get(key)
+            value = got['metrics'].get(task, {}).get(key)
             row[col] = None if value is None else round(value * scale, 2)
         rows.append(row)
     lines = ['| method | pretraining time | box AP | mask AP | mIoU |',
