@@ -290,6 +290,15 @@ def _toy_runner(tmp_path, action, bad_steps):
         default_hooks=dict(checkpoint=None), randomness=dict(seed=0))
 
 
+@pytest.fixture(autouse=True)
+def keep_default_scope():
+    """Runners and dataset builds here set mmengine's default scope; give
+    the next test the scope it had."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmengine'):
+        yield
+
+
 def test_nonfinite_loss_stops_with_the_iteration(tmp_path):
     runner = _toy_runner(tmp_path, 'stop', bad_steps={3})
     before = {}
