@@ -35,7 +35,7 @@ def test_memory_stays_flat_over_checkpoints_and_validation(
     res = subprocess.run(
         [sys.executable, 'tools/train.py', cfg, '--work-dir', work,
          '--cfg-options', *seg_data_options(root),
-         'train_dataloader.batch_size=1', f'train_cfg.max_iters={ITERS}',
+         'train_dataloader.batch_size=2', f'train_cfg.max_iters={ITERS}',
          'train_cfg.val_interval=60', 'default_hooks.checkpoint.interval=60',
          'default_hooks.checkpoint.max_keep_ckpts=2',
          f'param_scheduler.0.end={ITERS}'],
