@@ -29,22 +29,28 @@ def python_exe() -> str:
 NO_WORKERS = ('num_workers=0', 'persistent_workers=False')
 
 
+def _transfer_tool():
+    """tools/transfer.py, whose data_options the tests share."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'transfer', osp.join(REPO, 'tools', 'transfer.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _no_workers() -> list:
+    return [f'{split}_dataloader.{o}' for split in ('train', 'val', 'test')
+            for o in NO_WORKERS]
+
+
 def det_data_options(root: str) -> list:
-    """--cfg-options pointing every COCO loader and evaluator at ``root``."""
-    coco = f'{root}/coco/'
-    ann = f'{coco}annotations/instances_val2017.json'
-    opts = [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
-    for split in ('train', 'val', 'test'):
-        opts.append(f'{split}_dataloader.dataset.data_root={coco}')
-        opts += [f'{split}_dataloader.{o}' for o in NO_WORKERS]
-    return opts
+    """--cfg-options pointing every COCO loader and evaluator at ``root``,
+    loading in the main process."""
+    return _transfer_tool().data_options('det', root) + _no_workers()
 
 
 def seg_data_options(root: str) -> list:
-    """--cfg-options pointing every ADE20K loader at ``root``."""
-    ade = f'{root}/ade/ADEChallengeData2016'
-    opts = []
-    for split in ('train', 'val', 'test'):
-        opts.append(f'{split}_dataloader.dataset.data_root={ade}')
-        opts += [f'{split}_dataloader.{o}' for o in NO_WORKERS]
-    return opts
+    """--cfg-options pointing every ADE20K loader at ``root``, loading in
+    the main process."""
+    return _transfer_tool().data_options('seg', root) + _no_workers()
