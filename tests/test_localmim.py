@@ -251,8 +251,12 @@ def test_tiny_config_changes_only_sizes(repo_root):
         'in1k.py').model
     tiny = Config.fromfile(
         f'{repo_root}/{CFG}localmim_vit-tiny-p8_1xb32-20e_synthetic.py').model
-    for key in ('type', 'mask_ratio', 'out_indices', 'pos_embed'):
+    for key in ('type', 'mask_ratio', 'pos_embed'):
         assert tiny.backbone[key] == real.backbone[key], key
+    # as many taps, spread over 4 blocks instead of 12: every block
+    assert len(tiny.backbone.out_indices) == len(real.backbone.out_indices)
+    assert tiny.backbone.out_indices == (0, 1, 2, 3)
+    assert tiny.backbone.arch.depth == 4
     assert tiny.neck.scales == real.neck.scales
     assert tiny.head == real.head
     assert tiny.target_generator == real.target_generator

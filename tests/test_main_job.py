@@ -28,9 +28,64 @@ def test_verdict_says_plainly_whether_pretraining_won():
     lines = main_job.verdict(rows)
     assert lines[0] == ('LoMaR vs random init: box AP +1.0, mask AP -0.5, '
                         'mIoU +2.0')
-    assert 'No pretrained initialisation beat the random one' in lines[-1]
-    rows[0]['APmask'] = 5.0
-    assert len(main_job.verdict(rows)) == 1
+    assert lines[1] == ('Pretraining beat the random initialisation: LoMaR '
+                        'on box AP, mIoU.')
+    assert 'One seed per run' in lines[2]
+    for row in rows:
+        row['mIoU'] = row['APbox'] = 0.
+    lines = main_job.verdict(rows)
+    assert lines[0].startswith('box AP stayed below 1')
+    assert lines[1] == 'LoMaR vs random init: mask AP -0.5, mIoU +0.0 (a tie)'
+    assert lines[2] == 'No pretrained initialisation beat the random one here.'
+
+
+def test_verdict_weighs_differences_against_the_seed_range():
+    main_job = _tool('tools/main_job.py')
+
+    def row(method, mious):
+        seeds = [dict(APbox=10., APmask=8., mIoU=v) for v in mious]
+        return dict(method=method, APbox=10., APmask=8.,
+                    mIoU=sum(mious) / len(mious), seeds=seeds)
+
+    # +3 mean, but the random init's seeds range over 6 points
+    lines = main_job.verdict([row('mae', [60., 62.]),
+                              row('scratch', [55., 61.])])
+    assert 'mIoU +3.0 (within the seed range 6.0)' in lines[0]
+    assert 'No pretrained initialisation beat' in lines[1]
+    assert len(lines) == 2  # several seeds: no one-seed warning
+    lines = main_job.verdict([row('mae', [70., 72.]),
+                              row('scratch', [55., 61.])])
+    assert lines[1] == ('Pretraining beat the random initialisation: MAE on '
+                        'mIoU.')
+
+
+def test_verdict_says_when_detection_did_not_get_going():
+    main_job = _tool('tools/main_job.py')
+    rows = [dict(method='localmim', APbox=0.3, APmask=0.0, mIoU=80.0),
+            dict(method='scratch', APbox=0.1, APmask=0.0, mIoU=60.0)]
+    lines = main_job.verdict(rows)
+    assert lines[0].startswith('box AP and mask AP stayed below 1 for every '
+                               'initialisation')
+    assert lines[1] == 'LocalMIM vs random init: mIoU +20.0'
+    assert lines[2] == ('Pretraining beat the random initialisation: '
+                        'LocalMIM on mIoU.')
+
+
+def test_contact_sheet_enlarges_and_stacks(tmp_path):
+    import cv2
+    import numpy as np
+    main_job = _tool('tools/main_job.py')
+    files = []
+    for i, shape in enumerate([(10, 20, 3), (12, 16, 3)]):
+        files.append(str(tmp_path / f'{i}.png'))
+        cv2.imwrite(files[-1], np.full(shape, 40 * i, np.uint8))
+    out = main_job.contact_sheet([('a', files), ('b', files[:1]),
+                                  ('empty', [])], str(tmp_path / 's.png'))
+    sheet = cv2.imread(out)
+    # two rows of title 36 + the row's tallest image x 3 + border 8
+    assert sheet.shape[0] == (36 + 36 + 8) + (36 + 30 + 8)
+    assert sheet.shape[1] == 20 * 3 + 8 + 16 * 3 + 8
+    assert main_job.contact_sheet([('x', [])], str(tmp_path / 'n.png')) is None
 
 
 def test_epoch_options_stretch_the_schedule():
@@ -41,6 +96,28 @@ def test_epoch_options_stretch_the_schedule():
         'param_scheduler.1.T_max=58']
     with pytest.raises(SystemExit, match='warm-up'):
         main_job.epoch_options(cfg, 2)
+
+
+def test_transfer_options_keep_the_schedule_shape():
+    main_job = _tool('tools/main_job.py')
+    assert main_job.transfer_options('det', 300) == [
+        'train_cfg.max_iters=300', 'default_hooks.checkpoint.interval=300',
+        'train_cfg.val_interval=150', 'param_scheduler.0.end=50',
+        'param_scheduler.1.end=300', 'param_scheduler.1.milestones=[264,288]']
+    assert main_job.transfer_options('seg', 200)[2:] == [
+        'train_cfg.val_interval=66', 'param_scheduler.0.end=20',
+        'param_scheduler.1.begin=20', 'param_scheduler.1.end=200']
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--seeds', '0'], '--seeds must be at least 1'),
+    (['--det-iters', '5'], '--det-iters 5: at least 10')])
+def test_bad_budgets_fail_before_any_work(tmp_path, args, message):
+    main_job = _tool('tools/main_job.py')
+    with pytest.raises(SystemExit, match=message):
+        main_job.main(['--work-dir', str(tmp_path / 'w'), '--data',
+                       str(tmp_path / 'd'), *args])
+    assert not (tmp_path / 'w').exists() and not (tmp_path / 'd').exists()
 
 
 def test_main_job_help():

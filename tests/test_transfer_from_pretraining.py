@@ -15,8 +15,8 @@ PRETRAIN = {
               'depth=4, num_heads=3)', (0, 1, 2, 3)),
     'LocalMIM': ('mmpretrain_configs/localmim/localmim_vit-tiny-p8_1xb32-'
                  '20e_synthetic.py',
-                 "pos_embed='sincos', arch=dict(embed_dims=192, depth=8, "
-                 'num_heads=3)', (1, 3, 5, 7)),
+                 "pos_embed='sincos', arch=dict(embed_dims=192, depth=4, "
+                 'num_heads=3)', (0, 1, 2, 3)),
 }
 
 

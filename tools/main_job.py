@@ -31,7 +31,7 @@ import shlex
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PRETRAIN = {
@@ -46,21 +46,36 @@ PRETRAIN = {
 }
 NAMES = dict({k: v[0] for k, v in PRETRAIN.items()}, scratch='random init')
 METHODS = tuple(PRETRAIN) + ('scratch', )
-# first guesses (s, 2 CPU cores) of each step, replaced by measurements
-GUESS = {'data': 20, 'pretrain': 90, 'recon': 15, 'det': 180, 'seg': 80,
-         'curves': 10}
-# The tiny transfer configs' schedules shortened to fit the job's budget
-# (same shape: warm-up, then steps / poly decay), validated along the way for
-# the curves.
-TRANSFER_OPTIONS = {
-    'det': ['train_cfg.max_iters=120', 'train_cfg.val_interval=60',
-            'param_scheduler.0.end=20', 'param_scheduler.1.end=120',
-            'param_scheduler.1.milestones=[106,115]',
-            'default_hooks.checkpoint.interval=120'],
-    'seg': ['train_cfg.max_iters=120', 'train_cfg.val_interval=40',
-            'param_scheduler.1.end=120',
-            'default_hooks.checkpoint.interval=120'],
-}
+# first guesses (s, 2 quiet CPU cores, default budget) of each step, replaced
+# by measurements as the steps finish; transfer ones are per iteration
+GUESS = {'data': 10, 'pretrain': 75, 'recon': 8, 'curves': 10}
+GUESS_START, GUESS_PER_ITER = 40, {'det': 0.6, 'seg': 0.25}
+# Transfer iterations (batch 4) of the tiny configs in the main job; the
+# configs' own schedules (300 / 200) are shortened to fit its budget.
+TRANSFER_ITERS = {'det': 120, 'seg': 120}
+
+
+def transfer_options(task: str, iters: int) -> List[str]:
+    """``--cfg-options`` that give a tiny transfer config ``iters``
+    iterations with its schedule's shape (linear warm-up over the first
+    sixth (det) or tenth (seg), then steps at 88% and 96% (det) or poly
+    decay (seg)), validated along the way for the curves."""
+    if iters < 10:
+        raise SystemExit(f'--{task}-iters {iters}: at least 10')
+    opts = [f'train_cfg.max_iters={iters}',
+            f'default_hooks.checkpoint.interval={iters}']
+    if task == 'det':
+        return opts + [
+            f'train_cfg.val_interval={iters // 2}',
+            f'param_scheduler.0.end={max(1, iters // 6)}',
+            f'param_scheduler.1.end={iters}',
+            f'param_scheduler.1.milestones=[{int(iters * 0.88)},'
+            f'{int(iters * 0.96)}]']
+    warm = max(1, iters // 10)
+    return opts + [f'train_cfg.val_interval={iters // 3}',
+                   f'param_scheduler.0.end={warm}',
+                   f'param_scheduler.1.begin={warm}',
+                   f'param_scheduler.1.end={iters}']
 
 
 def _load_tool(name: str):
@@ -79,15 +94,17 @@ def fmt(seconds: float) -> str:
 class Plan:
     """The steps of the job, with progress and an ETA."""
 
-    def __init__(self, kinds: List[str]) -> None:
+    def __init__(self, kinds: List[str],
+                 guesses: Optional[Dict[str, float]] = None) -> None:
         self.kinds = kinds
+        self.guesses = dict(GUESS, **(guesses or {}))
         self.done: List[float] = []
         self.measured: Dict[str, List[float]] = {}
         self.start = time.time()
 
     def estimate(self, kind: str) -> float:
         seen = self.measured.get(kind)
-        return sum(seen) / len(seen) if seen else GUESS[kind]
+        return sum(seen) / len(seen) if seen else self.guesses[kind]
 
     def run(self, kind: str, what: str, cmd: List[str],
             log: Optional[str] = None) -> None:
@@ -138,6 +155,15 @@ def parse_args(argv=None):
     parser.add_argument('--pretrain-epochs', type=int, default=None,
                         help='pretraining epochs for every method (default: '
                         'the tiny configs\' 20); a longer budget, e.g. 60')
+    for task, what in (('det', 'Mask R-CNN'), ('seg', 'UperNet')):
+        parser.add_argument(f'--{task}-iters', type=int,
+                            default=TRANSFER_ITERS[task],
+                            help=f'{what} training iterations (batch 4; '
+                            f'default {TRANSFER_ITERS[task]})')
+    parser.add_argument('--seeds', type=int, default=1,
+                        help='transfer every initialisation this many times '
+                        '(seeds 0..N-1) and report the mean and the '
+                        'seed-to-seed range (default 1)')
     parser.add_argument('--skip-data', action='store_true',
                         help='use the data already in --data')
     return parser.parse_args(argv)
@@ -173,44 +199,124 @@ def sample_images(data: str, n: int = 2) -> List[str]:
     return files[:n]
 
 
+KEYS = (('APbox', 'box AP'), ('APmask', 'mask AP'), ('mIoU', 'mIoU'))
+# below this (CocoMetric AP x 100) for every initialisation, detection has
+# not started to work and its column cannot rank them
+AP_FLOOR = 1.0
+
+
+def spread(row: dict, key: str) -> float:
+    """Seed-to-seed range (max - min) of one metric; 0 for one seed."""
+    values = [r[key] for r in row.get('seeds', []) if r.get(key) is not None]
+    return max(values) - min(values) if len(values) > 1 else 0.
+
+
 def verdict(rows: List[dict]) -> List[str]:
-    """Plain statements: did each pretraining beat the random init?"""
+    """Plain statements: did each pretraining beat the random init?
+
+    A metric's difference counts as a win or a loss only when it is larger
+    than the seed-to-seed range of either run (with one seed the range is
+    unknown and the sign decides, with a warning).
+    """
     base = next((r for r in rows if r['method'] == 'scratch'), None)
     if base is None:
         return ['(no random-init run to compare with)']
     lines = []
-    keys = [('APbox', 'box AP'), ('APmask', 'mask AP'), ('mIoU', 'mIoU')]
-    wins = 0
-    for row in rows:
-        if row['method'] == 'scratch':
-            continue
-        diffs = [(label, row[k] - base[k]) for k, label in keys
-                 if row.get(k) is not None and base.get(k) is not None]
-        better = sum(d > 0 for _, d in diffs)
-        wins += better == len(diffs)
-        lines.append(f'{NAMES[row["method"]]} vs random init: ' + ', '.join(
-            f'{label} {d:+.1f}' for label, d in diffs))
-    if wins == 0:
+    keys = list(KEYS)
+    dead = [(k, label) for k, label in keys[:2]
+            if all(r.get(k) is not None and r[k] < AP_FLOOR for r in rows)]
+    if dead:
         lines.append(
-            'No pretrained initialisation beat the random one on every '
-            'metric here. On this tiny task (a few hundred synthetic '
-            'images, minutes of CPU pretraining, 16 validation images) the '
-            'differences are within run-to-run noise; see docs/'
-            'reproduction.md ("What the small built-in run can and cannot '
-            'show") for why, and for the full-scale recipe.')
+            ' and '.join(label for _, label in dead) + f' stayed below '
+            f'{AP_FLOOR:g} for every initialisation: detection did not get '
+            'going in this budget, so that column cannot rank them (docs/'
+            'reproduction.md, section 4, says why).')
+        keys = [kl for kl in keys if kl not in dead]
+    won: Dict[str, List[str]] = {}
+    for row in rows:
+        if row is base:
+            continue
+        parts = []
+        for k, label in keys:
+            if row.get(k) is None or base.get(k) is None:
+                continue
+            diff = row[k] - base[k]
+            margin = max(spread(row, k), spread(base, k))
+            if diff > margin:
+                won.setdefault(NAMES[row['method']], []).append(label)
+                parts.append(f'{label} {diff:+.1f}')
+            elif diff < -margin:
+                parts.append(f'{label} {diff:+.1f}')
+            elif margin:
+                parts.append(f'{label} {diff:+.1f} (within the seed range '
+                             f'{margin:.1f})')
+            else:
+                parts.append(f'{label} {diff:+.1f} (a tie)')
+        lines.append(f'{NAMES[row["method"]]} vs random init: ' +
+                     ', '.join(parts))
+    if won:
+        lines.append('Pretraining beat the random initialisation: ' +
+                     '; '.join(f'{name} on {", ".join(labels)}'
+                               for name, labels in won.items()) + '.')
+    else:
+        lines.append('No pretrained initialisation beat the random one here.')
+    if len(base.get('seeds', [])) < 2:
+        lines.append('One seed per run: differences of a few points can be '
+                     'seed noise (docs/reproduction.md, section 4, gives the '
+                     'measured spread; --seeds 3 measures it here).')
     return lines
+
+
+def contact_sheet(groups: List[Tuple[str, List[str]]], out: str,
+                  scale: int = 3) -> Optional[str]:
+    """One picture from several: a row per group (its name above), images
+    enlarged ``scale`` times without smoothing so that small labels read."""
+    import cv2
+    import numpy as np
+    rows = []
+    for name, files in groups:
+        images = [cv2.imread(f) for f in files]
+        images = [cv2.resize(im, None, fx=scale, fy=scale,
+                             interpolation=cv2.INTER_NEAREST)
+                  for im in images if im is not None]
+        if not images:
+            continue
+        height = max(im.shape[0] for im in images)
+        images = [cv2.copyMakeBorder(im, 0, height - im.shape[0], 0, 8,
+                                     cv2.BORDER_CONSTANT, value=(255,) * 3)
+                  for im in images]
+        body = np.concatenate(images, axis=1)
+        title = np.full((36, body.shape[1], 3), 255, np.uint8)
+        cv2.putText(title, name, (6, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
+                    (0, 0, 0), 2, cv2.LINE_AA)
+        rows.append(np.concatenate([title, body], axis=0))
+    if not rows:
+        return None
+    width = max(r.shape[1] for r in rows)
+    rows = [cv2.copyMakeBorder(r, 0, 8, 0, width - r.shape[1],
+                               cv2.BORDER_CONSTANT, value=(255,) * 3)
+            for r in rows]
+    os.makedirs(osp.dirname(out), exist_ok=True)
+    cv2.imwrite(out, np.concatenate(rows, axis=0))
+    return out
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.seeds < 1:
+        raise SystemExit(f'--seeds must be at least 1, got {args.seeds}')
+    iters = {'det': args.det_iters, 'seg': args.seg_iters}
+    for task in iters:  # fail before any work on a bad value
+        transfer_options(task, iters[task])
     work = osp.abspath(args.work_dir)
     data = osp.abspath(args.data)
     methods = list(dict.fromkeys(args.methods))
     pretrained = [m for m in methods if m in PRETRAIN]
     kinds = ([] if args.skip_data else ['data']) + \
         ['pretrain'] * len(pretrained) + ['recon'] * len(pretrained) + \
-        ['det', 'seg'] * len(methods) + ['curves']
-    plan = Plan(kinds)
+        ['det', 'seg'] * len(methods) * args.seeds + ['curves']
+    plan = Plan(kinds, {t: GUESS_START + GUESS_PER_ITER[t] * iters[t]
+                        for t in iters})
     py = sys.executable
     os.makedirs(work, exist_ok=True)
 
@@ -245,28 +351,40 @@ def main(argv=None) -> int:
             PRETRAIN[m][1], ckpts[m], *images, '--out-dir', out])
         pictures['reconstruction'] += sorted(glob.glob(f'{out}/*.png'))
 
-    # transfer to Mask R-CNN and UperNet, evaluated by the real metrics
-    runs = []
+    # transfer to Mask R-CNN and UperNet, evaluated by the real metrics;
+    # the same seeds for every initialisation (data order, augmentation,
+    # head init)
+    runs: Dict[str, List[str]] = {}
     for m in methods:
-        out = osp.join(work, 'transfer', m)
-        for task in ('det', 'seg'):
-            cmd = [py, 'tools/transfer.py', '--method', m, '--tiny',
-                   '--tasks', task, '--data-root', data, '--work-dir', out,
-                   '--show-dir', osp.join(out, f'{task}_predictions'),
-                   '--cfg-options',
-                   *TRANSFER_OPTIONS[task]]
-            if m in ckpts:
-                cmd += ['--checkpoint', ckpts[m], '--pretrain-epochs',
-                        str(args.pretrain_epochs or 20)]
-            what = 'Mask R-CNN (COCO)' if task == 'det' else \
-                'UperNet (ADE20K)'
-            plan.run(task, f'{NAMES[m]} -> {what}', cmd,
-                     log=osp.join(out, f'console_{task}.log'))
-        runs.append(out)
-        pictures['detection'] += sorted(glob.glob(
-            f'{out}/det_predictions/*.*'))[:4]
-        pictures['segmentation'] += sorted(glob.glob(
-            f'{out}/seg_predictions/**/*.png', recursive=True))[:4]
+        for seed in range(args.seeds):
+            out = osp.join(work, 'transfer', m, f'seed{seed}')
+            for task in ('det', 'seg'):
+                cmd = [py, 'tools/transfer.py', '--method', m, '--tiny',
+                       '--tasks', task, '--data-root', data, '--work-dir',
+                       out, '--show-dir',
+                       osp.join(out, f'{task}_predictions'), '--cfg-options',
+                       f'randomness.seed={seed}',
+                       *transfer_options(task, iters[task])]
+                if m in ckpts:
+                    cmd += ['--checkpoint', ckpts[m], '--pretrain-epochs',
+                            str(args.pretrain_epochs or 20)]
+                what = 'Mask R-CNN (COCO)' if task == 'det' else \
+                    'UperNet (ADE20K)'
+                plan.run(task, f'{NAMES[m]} -> {what}, seed {seed}', cmd,
+                         log=osp.join(out, f'console_{task}.log'))
+            runs.setdefault(m, []).append(out)
+    # the first seed's predictions on the same validation images, one row
+    # per initialisation, enlarged to be read
+    for kind, task, pattern in (
+            ('detection', 'det', 'det_predictions/*.jpg'),
+            ('segmentation', 'seg',
+             'seg_predictions/vis_data/vis_image/*.png')):
+        sheet = contact_sheet(
+            [(f'{NAMES[m]} (left: ground truth, right: prediction)',
+              sorted(glob.glob(osp.join(runs[m][0], pattern)))[:3])
+             for m in methods],
+            osp.join(work, 'pictures', f'{kind}_predictions.png'))
+        pictures[kind] = [sheet] if sheet else []
 
     # curves
     curves = osp.join(work, 'pictures')
@@ -282,7 +400,7 @@ def main(argv=None) -> int:
                        ('seg', ['loss', 'mIoU'])):
         plot_cmds.append((f'{task} curves', [
             py, 'tools/analysis/plot_logs.py',
-            *[osp.join(r, task) for r in runs],
+            *[osp.join(runs[m][0], task) for m in methods],
             '--names', *[NAMES[m] for m in methods], '--keys', *keys,
             '--title', 'Mask R-CNN' if task == 'det' else 'UperNet',
             '--out', osp.join(curves, f'curves_{task}.png')]))
@@ -296,28 +414,42 @@ def main(argv=None) -> int:
     print(f'\n[main {len(plan.done)}/{len(kinds)}] training curves drawn',
           flush=True)
 
-    # the table
+    # the table: means over seeds (and the range when more than one)
     collect = _load_tool('collect_results')
     rows = []
-    for m, run in zip(methods, runs):
-        got = collect.collect_run(run)
+    for m in methods:
         row = dict(method=m, name=NAMES[m],
                    pretrain_s=round(pre_time[m], 1) if m in pre_time
                    else None,
                    pretrain_epochs=(args.pretrain_epochs or 20)
-                   if m in pre_time else None)
-        for col, task, key, scale in collect.COLUMNS[:3]:
-            value = got['metrics'].get(task, {}).get(key)
-            row[col] = None if value is None else round(value * scale, 2)
+                   if m in pre_time else None, seeds=[])
+        for run in runs[m]:
+            got = collect.collect_run(run)
+            values = {}
+            for col, task, key, scale in collect.COLUMNS[:3]:
+                value = got['metrics'].get(task, {}).get(key)
+                values[col] = None if value is None else round(
+                    value * scale, 2)
+            row['seeds'].append(values)
+        for col, _ in KEYS:
+            got = [v[col] for v in row['seeds'] if v[col] is not None]
+            row[col] = round(sum(got) / len(got), 2) if got else None
         rows.append(row)
+
+    def cell(row, key):
+        if row[key] is None:
+            return 'n/a'
+        if len(row['seeds']) < 2:
+            return f'{row[key]:.1f}'
+        return f'{row[key]:.1f} ± {spread(row, key) / 2:.1f}'
+
     lines = ['| method | pretraining time | box AP | mask AP | mIoU |',
              '| --- | --- | --- | --- | --- |']
     for r in rows:
         cells = [r['name'],
                  '-' if r['pretrain_s'] is None else
                  f"{r['pretrain_s']:.0f} s ({r['pretrain_epochs']} ep)"]
-        cells += ['n/a' if r[k] is None else f'{r[k]:.1f}'
-                  for k in ('APbox', 'APmask', 'mIoU')]
+        cells += [cell(r, k) for k, _ in KEYS]
         lines.append('| ' + ' | '.join(cells) + ' |')
     table = '\n'.join(lines)
     outcome = verdict(rows)
@@ -325,7 +457,9 @@ def main(argv=None) -> int:
     with open(osp.join(work, 'results.md'), 'w') as f:
         f.write('# Main job results (built-in data, CPU)\n\n' + table +
                 '\n\nBox/mask AP: mmdet CocoMetric (x100); mIoU: mmseg '
-                'IoUMetric; both on the built-in validation split.\n\n' +
+                'IoUMetric; both on the built-in validation split' +
+                (f'; mean ± half the range over {args.seeds} seeds'
+                 if args.seeds > 1 else '') + '.\n\n' +
                 '\n'.join(f'- {s}' for s in outcome) + '\n')
     with open(osp.join(work, 'results.json'), 'w') as f:
         json.dump(dict(rows=rows, outcome=outcome, pictures=pictures,

@@ -2,7 +2,7 @@
 # (mask-rcnn_vit-tiny-p8-scratch_simfp_1xb4-lsj-300i_synthetic.py) initialised
 # from the tiny LocalMIM pretraining
 # (mmpretrain_configs/localmim/localmim_vit-tiny-p8_1xb32-20e_synthetic.py):
-# the same backbone, 8 blocks, with the settings of
+# the same backbone, 4 blocks, with the settings of
 # ../_base_/models/mask-rcnn_vitdet-b-localmim.py, i.e. LocalMIM's (fixed
 # sin-cos position). The checkpoint is its weights extracted with
 # tools/model_converters/extract_weights.py CKPT
@@ -10,7 +10,7 @@
 # backbone. (tools/transfer.py --tiny does it).
 _base_ = './mask-rcnn_vit-tiny-p8-scratch_simfp_1xb4-lsj-300i_synthetic.py'
 
-depth = 8  # blocks of the tiny LocalMIM pretraining ViT
+depth = 4  # blocks of the tiny LocalMIM pretraining ViT
 model = dict(
     backbone=dict(
         arch=dict(depth=depth),

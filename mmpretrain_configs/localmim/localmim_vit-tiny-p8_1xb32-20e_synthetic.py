@@ -1,9 +1,10 @@
-# LocalMIM on a tiny ViT (192-d, 8 blocks, 3 heads, patch 8; taps after
-# blocks 1, 3, 5, 7) and the built-in 96-px images, for tests and the main
-# job. It keeps the real config's algorithm (75% masking, sin-cos position,
-# decoders at 4x/2x/1x/0.5x the patch grid, HOG with 9 bins, equal weights)
-# and changes only sizes (decoders 128-d, 4 heads), batch, schedule,
-# precision (fp32: CPU) and data root.
+# LocalMIM on a tiny ViT (192-d, 4 blocks, 3 heads, patch 8: the encoder of
+# the tiny LoMaR and MAE configs) and the built-in 96-px images, for tests
+# and the main job. ViT-B's taps after blocks 2, 4, 10, 12 (two lower, two
+# upper) become every block of 4. It keeps the real config's algorithm (75%
+# masking, sin-cos position, decoders at 4x/2x/1x/0.5x the patch grid, HOG
+# with 9 bins, equal weights) and changes only sizes (decoders 128-d, 4
+# heads), batch, schedule, precision (fp32: CPU) and data root.
 _base_ = './localmim_vit-base-p16_8xb256-amp-coslr-1600e_in1k.py'
 
 img_size = 96
@@ -14,10 +15,10 @@ model = dict(
         _delete_=True,  # the parent's arch is a name ('b'), not a dict;
         # the algorithm settings below equal the parent's (a test checks it)
         type='LocalMIMViT',
-        arch=dict(embed_dims=embed_dims, depth=8, num_heads=3),
+        arch=dict(embed_dims=embed_dims, depth=4, num_heads=3),
         patch_size=patch_size,
         mask_ratio=0.75,
-        out_indices=(1, 3, -3, -1),
+        out_indices=(0, 1, 2, 3),
         pos_embed='sincos'),
     neck=dict(in_dims=embed_dims, dims=128, num_heads=4))
 
