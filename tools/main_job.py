@@ -375,12 +375,15 @@ def main(argv=None) -> int:
             runs.setdefault(m, []).append(out)
     # the first seed's predictions on the same validation images, one row
     # per initialisation, enlarged to be read
-    for kind, task, pattern in (
-            ('detection', 'det', 'det_predictions/*.jpg'),
-            ('segmentation', 'seg',
-             'seg_predictions/vis_data/vis_image/*.png')):
+    for kind, pattern, legend in (
+            ('detection', 'det_predictions/*.jpg',
+             'left: ground truth; right: predictions scored 0.3 or more, '
+             'the visualizer\'s threshold'),
+            ('segmentation', 'seg_predictions/vis_data/vis_image/*.png',
+             'left: ground truth, black = unlabelled, not scored; right: '
+             'prediction')):
         sheet = contact_sheet(
-            [(f'{NAMES[m]} (left: ground truth, right: prediction)',
+            [(f'{NAMES[m]} ({legend})',
               sorted(glob.glob(osp.join(runs[m][0], pattern)))[:3])
              for m in methods],
             osp.join(work, 'pictures', f'{kind}_predictions.png'))
