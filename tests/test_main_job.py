@@ -28,8 +28,8 @@ def test_verdict_says_plainly_whether_pretraining_won():
     lines = main_job.verdict(rows)
     assert lines[0] == ('LoMaR vs random init: box AP +1.0, mask AP -0.5, '
                         'mIoU +2.0')
-    assert lines[1] == ('Pretraining beat the random initialisation: LoMaR '
-                        'on box AP, mIoU.')
+    assert lines[1] == ('Above the random initialisation in this one-seed '
+                        'run: LoMaR on box AP, mIoU.')
     assert 'One seed per run' in lines[2]
     for row in rows:
         row['mIoU'] = row['APbox'] = 0.
@@ -55,8 +55,8 @@ def test_verdict_weighs_differences_against_the_seed_range():
     assert len(lines) == 2  # several seeds: no one-seed warning
     lines = main_job.verdict([row('mae', [70., 72.]),
                               row('scratch', [55., 61.])])
-    assert lines[1] == ('Pretraining beat the random initialisation: MAE on '
-                        'mIoU.')
+    assert lines[1] == ('Pretraining beat the random initialisation by more '
+                        'than the seed range: MAE on mIoU.')
 
 
 def test_verdict_says_when_detection_did_not_get_going():
@@ -67,8 +67,10 @@ def test_verdict_says_when_detection_did_not_get_going():
     assert lines[0].startswith('box AP and mask AP stayed below 1 for every '
                                'initialisation')
     assert lines[1] == 'LocalMIM vs random init: mIoU +20.0'
-    assert lines[2] == ('Pretraining beat the random initialisation: '
-                        'LocalMIM on mIoU.')
+    assert lines[2].startswith('LocalMIM fine-tunes UperNet with its '
+                               "authors' learning rate, 4x the others'")
+    assert lines[3] == ('Above the random initialisation in this one-seed '
+                        'run: LocalMIM on mIoU.')
 
 
 def test_contact_sheet_enlarges_and_stacks(tmp_path):
