@@ -7,6 +7,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -197,17 +198,31 @@ def test_two_process_transfer_run(synthetic_data, tmp_path, repo_root):
     validates with IoUMetric and writes a checkpoint."""
     from conftest import seg_data_options
     root, _ = synthetic_data
-    work = str(tmp_path / 'work')
-    res = subprocess.run(
-        ['bash', 'tools/dist_train.sh',
-         'mmseg_configs/stack_check/upernet_r18_200i_synthetic.py', '2',
-         '--work-dir', work, '--cfg-options', *seg_data_options(root),
-         'train_cfg.max_iters=6', 'train_cfg.val_interval=6',
-         'default_hooks.checkpoint.interval=6',
-         'default_hooks.logger.interval=2', 'param_scheduler.0.end=6'],
-        cwd=repo_root, env=dict(_env(), PORT='29517'), capture_output=True,
-        text=True, timeout=600)
-    assert res.returncode == 0, (res.stdout[-2000:], res.stderr[-3000:])
+    # One fresh-clone CI run of this test once died with SIGABRT from a
+    # worker soon after start-up (gloo on 2 CPU processes), not seen in
+    # other runs; its output was cut off. A worker killed by a signal is
+    # retried once, with a warning that keeps the first run's output; any
+    # other failure, or a second signal, fails at once with the whole tail.
+    for attempt in range(2):
+        work = str(tmp_path / f'work{attempt}')
+        res = subprocess.run(
+            ['bash', 'tools/dist_train.sh',
+             'mmseg_configs/stack_check/upernet_r18_200i_synthetic.py', '2',
+             '--work-dir', work, '--cfg-options', *seg_data_options(root),
+             'train_cfg.max_iters=6', 'train_cfg.val_interval=6',
+             'default_hooks.checkpoint.interval=6',
+             'default_hooks.logger.interval=2', 'param_scheduler.0.end=6'],
+            cwd=repo_root, env=dict(_env(), PORT=str(29517 + attempt)),
+            capture_output=True, text=True, timeout=600)
+        if res.returncode == 0:
+            break
+        tail = (f'exit code {res.returncode}\n--- stdout (tail)\n'
+                f'{res.stdout[-4000:]}\n--- stderr (tail)\n'
+                f'{res.stderr[-8000:]}')
+        if attempt or 'Signal' not in res.stderr:
+            pytest.fail(tail, pytrace=False)
+        warnings.warn(f'2-process run killed by a signal; retrying once:\n'
+                      f'{tail}')
     log = res.stdout + res.stderr
     assert 'using the gloo backend' in log and 'per-process BatchNorm' in log
     assert 'mIoU' in log and 'Iter(train) [6/6]' in log
