@@ -309,7 +309,24 @@ def train_main(argv: Optional[List[str]] = None) -> Runner:
     if cfg.get('resume') and cfg.get('load_from'):
         check_checkpoint_matches(_unwrap(runner.model), cfg.load_from)
     runner.train()
+    finish_distributed()
     return runner
+
+
+def finish_distributed() -> None:
+    """Wait for every rank, then tear the process group down.
+
+    mmengine leaves it to interpreter exit, where gloo's threads can be
+    destroyed while still joinable: a CPU run that trained, saved and
+    validated then dies with "terminate called without an active exception"
+    (SIGABRT), and ``dist_train.sh`` reports a failure. A no-op when not
+    distributed.
+    """
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+        print_log('all ranks done; process group closed', logger='current')
 
 
 def build_test_parser() -> argparse.ArgumentParser:
@@ -426,4 +443,6 @@ def test_main(argv: Optional[List[str]] = None) -> dict:
         from mmpretrain.evaluation import DumpResults
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
-    return runner.test()
+    metrics = runner.test()
+    finish_distributed()
+    return metrics
