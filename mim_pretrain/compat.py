@@ -72,6 +72,23 @@ the file's path; with ``ignore_empty=True`` (the user asked to skip broken
 images) each skipped file is logged with a running count; and every mmseg
 sample's labels are checked against the dataset's classes (255 = ignore),
 naming the label file and the bad values.
+
+mmcv's RoIAlign and NMS under mixed precision
+---------------------------------------------
+Upstream: mmcv 2.1.0's RoIAlign kernels (CPU and CUDA) dispatch on float32,
+float64 and float16 only, and its NMS kernels read float32 boxes only; under
+bfloat16 autocast (on any device, and on a CPU under float16 too) every
+Mask R-CNN stops in the RPN's NMS or the RoI extractor with "expected
+scalar type Float but found BFloat16". mmdet's ``SingleRoIExtractor`` also
+casts the RoIs to the features' dtype, which in bfloat16 rounds box
+coordinates to 2-4 px at 512-1024 px (float16: 0.25-0.5 px).
+
+Fix: ``SingleRoIExtractor.forward`` runs in float32 (RoIs included) when
+the features are in a dtype RoIAlign lacks, and returns that dtype (mmdet
+2.x ran RoI extraction in float32 under fp16 for the same reason); NMS gets
+its boxes and scores in float32. float32 and float16 inputs take the
+upstream path unchanged. Remove when mmcv's kernels take bfloat16.
+
 """
 import copy
 import logging
@@ -86,7 +103,9 @@ import mmengine.dist.utils as dist_utils
 import numpy as np
 import torch
 import torch.distributed as torch_dist
+from mmcv.ops.nms import NMSop
 from mmcv.transforms import LoadImageFromFile
+from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
 from mmengine.fileio.backends import LocalBackend
 from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel
@@ -403,6 +422,34 @@ def ddp_init(self, module, detect_anomalous_params=False, **kwargs):
     _upstream_ddp_init(self, module, detect_anomalous_params, **kwargs)
 
 
+_upstream_roi_extractor_forward = SingleRoIExtractor.forward
+_upstream_nms_forward = NMSop.forward
+# dtypes mmcv 2.1.0's RoIAlign kernels dispatch on (CPU and CUDA alike)
+ROI_ALIGN_DTYPES = (torch.float32, torch.float64, torch.float16)
+
+
+def roi_extractor_forward(self, feats, rois: torch.Tensor,
+                          roi_scale_factor: Optional[float] = None
+                          ) -> torch.Tensor:
+    """``SingleRoIExtractor.forward``, in float32 (RoIs too) for feature
+    dtypes RoIAlign lacks (bfloat16)."""
+    dtype = feats[0].dtype
+    if dtype in ROI_ALIGN_DTYPES:
+        return _upstream_roi_extractor_forward(self, feats, rois,
+                                               roi_scale_factor)
+    with torch.autocast(device_type=feats[0].device.type, enabled=False):
+        out = _upstream_roi_extractor_forward(
+            self, [f.float() for f in feats], rois.float(), roi_scale_factor)
+    return out.to(dtype)
+
+
+def nms_forward(ctx, bboxes: torch.Tensor, scores: torch.Tensor,
+                *args) -> torch.Tensor:
+    """``NMSop.forward`` with float32 boxes and scores (its kernels read
+    float32 only)."""
+    return _upstream_nms_forward(ctx, bboxes.float(), scores.float(), *args)
+
+
 def apply() -> None:
     """Apply every fix (idempotent)."""
     CheckpointLoader.register_scheme(
@@ -414,6 +461,8 @@ def apply() -> None:
     mmcv.imfrombytes = imfrombytes
     LoadImageFromFile.transform = load_image_transform
     _patch_mmseg()
+    SingleRoIExtractor.forward = roi_extractor_forward
+    NMSop.forward = staticmethod(nms_forward)
 
 
 apply()

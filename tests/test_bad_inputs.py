@@ -258,7 +258,8 @@ class _Toy(torch.nn.Module):
     pass
 
 
-def _toy_runner(tmp_path, action, bad_steps):
+def _toy_runner(tmp_path, action, bad_steps,
+                optimizer=dict(type='SGD', lr=0.01)):
     """A real mmengine Runner on a toy model whose loss is NaN at the given
     (1-based) steps."""
     from mmengine.model import BaseModel
@@ -284,7 +285,7 @@ def _toy_runner(tmp_path, action, bad_steps):
         model=Toy(), work_dir=str(tmp_path / action),
         train_dataloader=DataLoader(data, batch_size=2,
                                     collate_fn=lambda b: dict(inputs=b)),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        optim_wrapper=dict(optimizer=optimizer),
         train_cfg=dict(type='ResumableEpochBasedTrainLoop', max_epochs=2),
         custom_hooks=[dict(type='FiniteLossHook', action=action)],
         default_hooks=dict(checkpoint=None), randomness=dict(seed=0))
@@ -330,5 +331,6 @@ def test_amp_flag_uses_a_dynamic_loss_scale(repo_root):
                  'lomar_vit-tiny-p8_1xb32-20e_synthetic.py'), '--amp',
         '--cfg-options', 'train_dataloader.dataset.data_root=/'])
     cfg = setup_train_config(args)
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'auto'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'

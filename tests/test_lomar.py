@@ -196,7 +196,8 @@ def test_real_config_has_the_authors_recipe(repo_root):
     opt = cfg.optim_wrapper.optimizer
     assert opt.type == 'AdamW' and opt.lr == pytest.approx(1.5e-4 * 16)
     assert opt.betas == (0.9, 0.95) and opt.weight_decay == 0.05
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'auto' and opt.fused
     warm, cos = cfg.param_scheduler
     assert warm.end == 20 and cos.begin == 20 and cos.end == 400
     assert cfg.train_cfg.max_epochs == 400

@@ -73,8 +73,9 @@ def test_real_configs_keep_the_protocols():
             'mmpretrain.LN2d'
         opt = cfg.optim_wrapper
         assert (opt.type, opt.optimizer.lr, opt.optimizer.weight_decay,
-                opt.paramwise_cfg.layer_decay_rate) == ('AmpOptimWrapper',
-                                                        1e-4, 0.1, 0.7)
+                opt.paramwise_cfg.layer_decay_rate) == (
+                    'MixedPrecisionOptimWrapper', 1e-4, 0.1, 0.7)
+        assert opt.get('dtype', 'auto') == 'auto' and opt.optimizer.fused
         assert cfg.train_dataloader.batch_size * 16 == \
             cfg.auto_scale_lr.base_batch_size == 64
         assert cfg.train_cfg.max_iters == 184375

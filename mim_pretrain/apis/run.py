@@ -132,7 +132,9 @@ def build_train_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='mixed precision training (AmpOptimWrapper, dynamic loss scale)')
+        help='mixed precision training (MixedPrecisionOptimWrapper: '
+        'bfloat16 autocast where the device has it, GPU or CPU, else '
+        'float16 with a dynamic loss scale)')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -153,13 +155,7 @@ def setup_train_config(args: argparse.Namespace) -> Config:
     """
     cfg = _load_config(args)
     if args.amp:
-        optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_type not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise ValueError(
-                f'{args.config}: --amp needs optim_wrapper.type OptimWrapper '
-                f'or AmpOptimWrapper, not {optim_type!r}')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        use_mixed_precision(cfg, args.config)
     if args.auto_scale_lr:
         scale = cfg.get('auto_scale_lr')
         if not scale or 'base_batch_size' not in scale:
@@ -179,6 +175,39 @@ def setup_train_config(args: argparse.Namespace) -> Config:
     use_reliable_training(cfg)
     check_config_inputs(cfg)
     return cfg
+
+
+AMP_WRAPPERS = ('OptimWrapper', 'AmpOptimWrapper',
+                'MixedPrecisionOptimWrapper')
+
+
+def use_mixed_precision(cfg: Config, source: str = 'the config') -> None:
+    """What ``--amp`` does: the optimizer wrapper becomes
+    :class:`~mim_pretrain.engine.MixedPrecisionOptimWrapper` (upstream's
+    tools set ``AmpOptimWrapper``, which refuses to run on a CPU).
+
+    The config's ``dtype`` is kept; without one (or mmengine's None) it is
+    ``'auto'``: bfloat16 where the device has it, else float16 with a
+    dynamic loss scale (``loss_scale``, default ``'dynamic'``).
+
+    Args:
+        cfg: the config, changed in place.
+        source: the config's file, for the error message.
+
+    Raises:
+        ValueError: the optimizer wrapper is of another type.
+    """
+    wrapper = cfg.optim_wrapper
+    kind = wrapper.get('type', 'OptimWrapper')
+    if kind not in AMP_WRAPPERS:
+        raise ValueError(f'{source}: --amp needs optim_wrapper.type one of '
+                         f'{AMP_WRAPPERS}, not {kind!r}')
+    wrapper.type = 'MixedPrecisionOptimWrapper'
+    if wrapper.get('dtype') is None:
+        wrapper.dtype = 'auto'
+    wrapper.setdefault('loss_scale', 'dynamic')
+    print_log(f'--amp: optim_wrapper {kind} -> MixedPrecisionOptimWrapper '
+              f'(dtype={wrapper.dtype})', logger='current')
 
 
 def use_reliable_training(cfg: Config) -> None:

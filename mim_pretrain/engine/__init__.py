@@ -1,11 +1,14 @@
 """Engine parts (mmengine root registries, found from every scope):
-optimizer-wrapper constructors, exact-resume training loops, hooks."""
+the mixed-precision optimizer wrapper, optimizer-wrapper constructors,
+exact-resume training loops, hooks."""
+from .amp import MixedPrecisionOptimWrapper
 from .hooks import FiniteLossHook
 from .loops import (RESUMABLE_LOOPS, ResumableEpochBasedTrainLoop,
                     ResumableIterBasedTrainLoop, reseed)
 from .optim import LayerDecayOptimWrapperConstructor
 
 __all__ = [
+    'MixedPrecisionOptimWrapper',
     'LayerDecayOptimWrapperConstructor', 'FiniteLossHook',
     'ResumableEpochBasedTrainLoop', 'ResumableIterBasedTrainLoop',
     'RESUMABLE_LOOPS', 'reseed'

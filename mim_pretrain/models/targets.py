@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..registry import register_pretrain_model
+from .utils import float32_region
 
 
 @register_pretrain_model()
@@ -47,16 +48,26 @@ class HOGTarget(nn.Module):
         return self.in_channels * self.nbins
 
     def histogram(self, imgs: torch.Tensor) -> torch.Tensor:
-        """Per-pixel orientation histogram ``[B, C, nbins, H, W]``."""
-        x = F.pad(imgs.float(), (1, 1, 1, 1), mode='reflect')
-        gx = F.conv2d(x, self.weight_x, groups=self.in_channels)
-        gy = F.conv2d(x, self.weight_y, groups=self.in_channels)
-        magnitude = torch.sqrt(gx**2 + gy**2)
-        phase = torch.atan2(gx, gy) / math.pi * self.nbins
-        bins = phase.floor().long() % self.nbins
-        hist = torch.zeros(*magnitude.shape[:2], self.nbins,
-                           *magnitude.shape[2:], device=imgs.device)
-        hist.scatter_(2, bins.unsqueeze(2), magnitude.unsqueeze(2))
+        """Per-pixel orientation histogram ``[B, C, nbins, H, W]``, float32.
+
+        Always float32, also under autocast: in bf16 the Sobel responses
+        keep 8 bits, which moves pixels across orientation bins and zeroes
+        the small magnitudes of smooth regions.
+        """
+        with float32_region(imgs):
+            x = F.pad(imgs.float(), (1, 1, 1, 1), mode='reflect')
+            gx = F.conv2d(x, self.weight_x.float(), groups=self.in_channels)
+            gy = F.conv2d(x, self.weight_y.float(), groups=self.in_channels)
+            magnitude = torch.sqrt(gx**2 + gy**2)
+            phase = torch.atan2(gx, gy) / math.pi * self.nbins
+            bins = phase.floor().long() % self.nbins
+            # the magnitude in its pixel's bin, 0 in the others: a
+            # comparison with the bin ids rather than a scatter into zeros
+            # (the same values; one fused kernel under torch.compile, where
+            # the scatter hits an inductor C++ codegen error on CPUs)
+            ids = torch.arange(self.nbins, device=bins.device)
+            hist = (bins.unsqueeze(2) == ids.view(1, 1, -1, 1, 1)).to(
+                magnitude.dtype) * magnitude.unsqueeze(2)
         return hist
 
     @torch.no_grad()
@@ -77,15 +88,16 @@ class HOGTarget(nn.Module):
         """
         hist = self.histogram(imgs)
         b, c, n, h, w = hist.shape
-        pooled = {1: hist.reshape(b, c * n, h, w)}
-        for cell in sorted(set(cells)):
-            src = max(k for k in pooled if cell % k == 0)
-            pooled[cell] = F.avg_pool2d(pooled[src], cell // src)
-        outs = []
-        for cell in cells:
-            x = pooled[cell]
-            x = x.reshape(b, c, n, *x.shape[-2:])
-            outs.append(F.normalize(x, p=2, dim=2).flatten(1, 2))
+        with float32_region(hist):  # pooling and the L2 norm: float32
+            pooled = {1: hist.reshape(b, c * n, h, w)}
+            for cell in sorted(set(cells)):
+                src = max(k for k in pooled if cell % k == 0)
+                pooled[cell] = F.avg_pool2d(pooled[src], cell // src)
+            outs = []
+            for cell in cells:
+                x = pooled[cell]
+                x = x.reshape(b, c, n, *x.shape[-2:])
+                outs.append(F.normalize(x, p=2, dim=2).flatten(1, 2))
         return outs
 
 
@@ -117,12 +129,14 @@ class PixelTarget(nn.Module):
 
     @torch.no_grad()
     def forward(self, imgs: torch.Tensor, cell: int) -> torch.Tensor:
-        """Pixel features ``[B, cell * cell * C, H / cell, W / cell]``."""
+        """Pixel features ``[B, cell * cell * C, H / cell, W / cell]``,
+        float32 (also under autocast, see :func:`float32_region`)."""
         b, c, h, w = imgs.shape
         x = imgs.float().reshape(b, c, h // cell, cell, w // cell, cell)
         x = x.permute(0, 2, 4, 3, 5, 1).reshape(b, h // cell, w // cell, -1)
         if self.norm_pix:
-            mean = x.mean(dim=-1, keepdim=True)
-            var = x.var(dim=-1, keepdim=True)
-            x = (x - mean) / (var + 1e-6)**.5
+            with float32_region(x):
+                mean = x.mean(dim=-1, keepdim=True)
+                var = x.var(dim=-1, keepdim=True)
+                x = (x - mean) / (var + 1e-6)**.5
         return x.permute(0, 3, 1, 2)

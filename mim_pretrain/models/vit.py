@@ -299,6 +299,11 @@ class Attention(nn.Module):
         if self.relative_position_bias_table is not None:
             rel = self.beit_bias(grid, n - grid[0] * grid[1]).to(q.dtype)
             bias = rel[None] if bias is None else bias + rel
+        if bias is not None:
+            # the fused kernels (memory-efficient: the one that computes the
+            # bias gradient) need the bias in the query's dtype; a float32
+            # bias next to bf16/fp16 queries falls back to the math kernel
+            bias = bias.to(q.dtype)
         x = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias,
             dropout_p=self.attn_drop if self.training else 0.)

@@ -23,3 +23,7 @@ model = dict(
             type='Pretrained',
             checkpoint='pretrain/localmim_swin-base-w7_backbone.pth')),
     neck=dict(in_channels=[128, 256, 512, 1024]))
+# mmdet's AmpOptimWrapper (fp16) -> bf16 autocast where the GPU has it, else
+# fp16 with a dynamic loss scale; fused AdamW
+optim_wrapper = dict(
+    type='MixedPrecisionOptimWrapper', optimizer=dict(fused=True))

@@ -86,7 +86,8 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
 
-# fp32 (AMP needs a GPU); a short schedule with the real one's shape
+# fp32 by default (--amp: bf16, also on a CPU); a short schedule with the
+# real one's shape
 max_iters = 300
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr=1e-3))
 param_scheduler = [

@@ -14,13 +14,17 @@ custom_imports = dict(imports=['mim_pretrain'], allow_failed_imports=False)
 train_dataloader = dict(batch_size=256, num_workers=10)
 
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    # bf16 autocast where the GPU has it (A100/H100), else fp16 with a
+    # dynamic loss scale (docs/compat.md, mixed precision)
+    type='MixedPrecisionOptimWrapper',
+    dtype='auto',
     loss_scale='dynamic',
     optimizer=dict(
         type='AdamW',
         lr=1e-4 * 2048 / 256,
         betas=(0.9, 0.95),
-        weight_decay=0.05),
+        weight_decay=0.05,
+        fused=True),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,

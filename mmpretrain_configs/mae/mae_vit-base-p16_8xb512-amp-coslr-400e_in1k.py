@@ -6,3 +6,11 @@ _base_ = 'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py'
 custom_imports = dict(imports=['mim_pretrain'], allow_failed_imports=False)
 # resume only with tools/train.py --resume, as every config here
 resume = False
+
+# the precision of the LoMaR and LocalMIM configs, so the comparison is like
+# for like: bf16 autocast where the GPU has it, else fp16 with mmpretrain's
+# dynamic loss scale; fused AdamW (same update, one kernel). Everything
+# else is mmpretrain's.
+optim_wrapper = dict(
+    type='MixedPrecisionOptimWrapper', dtype='auto',
+    optimizer=dict(fused=True))

@@ -17,3 +17,5 @@ model = dict(
         init_cfg=dict(
             type='Pretrained',
             checkpoint='pretrain/localmim_swin-base-w7_backbone.pth')))
+# mmseg's fp32 recipe (tools/train.py --amp for mixed precision); fused AdamW
+optim_wrapper = dict(optimizer=dict(fused=True))

@@ -68,7 +68,8 @@ val_dataloader = dict(
         data_root=data_root, metainfo=metainfo, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# fp32 (AMP needs a GPU); a short schedule with the real one's shape
+# fp32 by default (--amp: bf16, also on a CPU); a short schedule with the
+# real one's shape
 max_iters = 200
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr=1e-3))
 param_scheduler = [

@@ -1,7 +1,9 @@
 """Building blocks shared by the models."""
 from .irpe import (IRPEKeyBias, irpe_bucket_ids, num_irpe_buckets,
                    piecewise_bucket)
+from .precision import float32_region, upcast
 
 __all__ = [
-    'IRPEKeyBias', 'irpe_bucket_ids', 'num_irpe_buckets', 'piecewise_bucket'
+    'float32_region', 'IRPEKeyBias', 'irpe_bucket_ids', 'num_irpe_buckets',
+    'piecewise_bucket', 'upcast'
 ]

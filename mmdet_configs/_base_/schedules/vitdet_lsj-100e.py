@@ -7,10 +7,14 @@
 _base_ = 'mmdet::_base_/default_runtime.py'
 
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    # its default dtype='auto': bf16 autocast where the GPU has it
+    # (A100/H100), else fp16 with a dynamic loss scale (docs/compat.md);
+    # no dtype key here, so a config that sets type='OptimWrapper' runs fp32
+    type='MixedPrecisionOptimWrapper',
     constructor='LayerDecayOptimWrapperConstructor',
     optimizer=dict(
-        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.1),
+        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.1,
+        fused=True),
     paramwise_cfg=dict(layer_decay_rate=0.7))
 
 # 100 ep = 184375 iters * 64 images / 118000 images per epoch

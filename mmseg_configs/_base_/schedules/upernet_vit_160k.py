@@ -9,10 +9,14 @@ _base_ = 'mmseg::_base_/schedules/schedule_160k.py'
 max_iters = 160000
 optim_wrapper = dict(
     _delete_=True,
-    type='AmpOptimWrapper',
+    # its default dtype='auto': bf16 autocast where the GPU has it
+    # (A100/H100), else fp16 with a dynamic loss scale (docs/compat.md);
+    # no dtype key here, so a config that sets type='OptimWrapper' runs fp32
+    type='MixedPrecisionOptimWrapper',
     constructor='LayerDecayOptimWrapperConstructor',
     optimizer=dict(
-        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05,
+        fused=True),
     paramwise_cfg=dict(layer_decay_rate=0.65))
 param_scheduler = [
     dict(
