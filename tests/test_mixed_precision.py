@@ -187,3 +187,24 @@ def test_amp_flag_keeps_a_configs_dtype(repo_root, synthetic_data):
         assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
         assert cfg.optim_wrapper.dtype == want
         assert cfg.optim_wrapper.loss_scale == 'dynamic'
+
+
+@pytest.mark.slow
+def test_train_tool_amp_on_cpu_logs_bf16(synthetic_data, tmp_path, repo_root):
+    """The script itself: ``tools/train.py CONFIG --amp`` on a CPU trains
+    and says in its log which precision it used."""
+    import glob
+    import subprocess
+    import sys
+    root, _ = synthetic_data
+    work = str(tmp_path / 'tool')
+    res = subprocess.run(
+        [sys.executable, 'tools/train.py', PRETRAIN['lomar'], '--amp',
+         '--work-dir', work, '--cfg-options', *_options('lomar', root)],
+        cwd=repo_root, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    log = ''.join(open(p).read()
+                  for p in glob.glob(osp.join(work, '*', '*.log')))
+    assert '--amp: optim_wrapper OptimWrapper -> MixedPrecisionOptimWrapper' \
+        in log
+    assert 'mixed precision: bfloat16 autocast on cpu, no loss scaling' in log

@@ -60,7 +60,7 @@ TASKS = dict(
 )
 MMSEG_MAE_UPERNET = 'mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
 OPTIMIZER = dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999),
-                 weight_decay=0.05)
+                 weight_decay=0.05, fused=True)  # as the configs
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
