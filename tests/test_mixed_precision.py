@@ -154,8 +154,19 @@ def test_tiny_config_trains_with_amp(name, synthetic_data, tmp_path):
         assert r <= tol, (step, fp32, bf16)
 
 
+# float16 on the models and every kind of position / attention: the
+# pretraining models and their variants; Mask R-CNN with iRPE (LoMaR) and
+# with learned position (MAE), both with decomposed relative position and
+# window + global attention; UperNet with iRPE and with BEiT relative
+# position, and on Swin. (A CPU has no fp16 arithmetic of its own: fp16
+# detector steps take 5-10x longer than bf16 ones, so the configs that only
+# repeat these paths, and the upstream R-18 ones, are left to bf16.)
+FLOAT16 = sorted([*PRETRAIN, *VARIANTS, 'det-lomar', 'det-mae', 'seg-lomar',
+                  'seg-mae', 'seg-swin'])
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize('name', ALL)
+@pytest.mark.parametrize('name', FLOAT16)
 def test_tiny_config_trains_in_float16(name, synthetic_data, tmp_path):
     """float16 autocast with a loss scaler: finite losses, and finite
     gradients at every step (the scale never drops). The scale starts at
