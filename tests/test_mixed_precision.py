@@ -216,6 +216,7 @@ def test_train_tool_amp_on_cpu_logs_bf16(synthetic_data, tmp_path, repo_root):
     assert res.returncode == 0, res.stderr[-3000:]
     log = ''.join(open(p).read()
                   for p in glob.glob(osp.join(work, '*', '*.log')))
+    # printed while the config is set up, before the run's log file exists
     assert '--amp: optim_wrapper OptimWrapper -> MixedPrecisionOptimWrapper' \
-        in log
+        in res.stdout + res.stderr
     assert 'mixed precision: bfloat16 autocast on cpu, no loss scaling' in log
