@@ -9,11 +9,12 @@ kind is read from the config's ``default_scope``:
 * ``mmseg``: semantic segmentation (``mmseg_configs/``).
 
 The flags are the upstream ones, with the upstream meaning for each kind.
-On top of upstream, training runs get (each logged when applied):
+The tools add nothing a config does not say: the exact-resume loops of
+:mod:`mim_pretrain.engine.loops` and the ``FiniteLossHook`` come from the
+configs (``_base_/default_runtime.py`` and ``train_cfg``); a foreign config
+without them runs as upstream, with one logged line saying what it lacks.
+On top of upstream:
 
-* mmengine's ``EpochBasedTrainLoop`` / ``IterBasedTrainLoop`` replaced by the
-  exact-resume loops of :mod:`mim_pretrain.engine.loops`;
-* a ``FiniteLossHook`` (stop on a NaN/inf loss) unless the config has one;
 * ``--resume`` without a path takes the newest complete checkpoint of the
   work dir;
 * the data a config reads is checked before anything is built
@@ -23,6 +24,7 @@ On top of upstream, training runs get (each logged when applied):
 """
 import argparse
 import glob
+import logging
 import os
 import os.path as osp
 import re
@@ -172,7 +174,7 @@ def setup_train_config(args: argparse.Namespace) -> Config:
                 f'--resume checkpoint not found: {args.resume}')
         cfg.resume = True
         cfg.load_from = args.resume
-    use_reliable_training(cfg)
+    report_missing_reliability(cfg)
     check_config_inputs(cfg)
     return cfg
 
@@ -210,37 +212,39 @@ def use_mixed_precision(cfg: Config, source: str = 'the config') -> None:
               f'(dtype={wrapper.dtype})', logger='current')
 
 
-def use_reliable_training(cfg: Config) -> None:
-    """Exact-resume loop and a ``FiniteLossHook`` for a training config.
+def report_missing_reliability(cfg: Config) -> List[str]:
+    """Log, in one line, which of the repository's training guarantees a
+    config does not ask for; change nothing.
 
-    mmengine's own loops are replaced by their exact-resume subclasses (same
-    arguments and behaviour, plus exact resume); other loop types are left
-    alone. A ``FiniteLossHook`` (``action='stop'``) is added unless
-    ``custom_hooks`` has one.
+    Every config of this repository names an exact-resume loop
+    (``Resumable*TrainLoop``) in ``train_cfg`` and a ``FiniteLossHook`` in
+    ``custom_hooks`` (its ``_base_/default_runtime.py``); a foreign config
+    without them runs exactly as upstream would.
 
     Args:
-        cfg: the config, changed in place.
+        cfg: the loaded training config.
+
+    Returns:
+        list: what is missing (empty when nothing is).
     """
+    missing = []
     loop = cfg.get('train_cfg')
-    if isinstance(loop, dict):
-        kind = loop.get('type')
-        if kind is None and 'by_epoch' in loop:
-            kind = ('EpochBasedTrainLoop'
-                    if loop['by_epoch'] else 'IterBasedTrainLoop')
-            loop.pop('by_epoch')
-        if kind in RESUMABLE_LOOPS:
-            loop['type'] = RESUMABLE_LOOPS[kind]
-            print_log(f'train_cfg: {kind} -> {loop["type"]} (exact resume, '
-                      'per-iteration seeding)', logger='current')
-        elif kind is not None:
-            loop['type'] = kind
-    hooks = list(cfg.get('custom_hooks') or [])
+    kind = loop.get('type') if isinstance(loop, dict) else None
+    if kind not in RESUMABLE_LOOPS.values():
+        missing.append(f'train_cfg type {kind!r} is not an exact-resume loop '
+                       f'({" / ".join(RESUMABLE_LOOPS.values())}): a resumed '
+                       'run may repeat batches and draw other masks')
+    hooks = cfg.get('custom_hooks') or []
     if not any(isinstance(h, dict) and str(h.get('type', '')).endswith(
             'FiniteLossHook') for h in hooks):
-        hooks.append(dict(type='FiniteLossHook', action='stop'))
-        cfg.custom_hooks = hooks
-        print_log('custom_hooks: added FiniteLossHook(action=\'stop\')',
-                  logger='current')
+        missing.append('no FiniteLossHook in custom_hooks: a NaN/inf loss '
+                       'is not caught')
+    if missing:
+        print_log(f'{cfg.filename}: runs as upstream would; ' +
+                  '; '.join(missing) + ' (inherit this repository\'s '
+                  '_base_/default_runtime.py, docs/configs.md)',
+                  logger='current', level=logging.WARNING)
+    return missing
 
 
 def _ckpt_iter(path: str) -> int:
@@ -382,6 +386,10 @@ def build_test_parser() -> argparse.ArgumentParser:
         action='store_true',
         help='test-time augmentation: uses tta_model and tta_pipeline of '
         'the config')
+    parser.add_argument(
+        '--out-metrics',
+        help='also write the metrics to this JSON file (how '
+        'tools/transfer.py reads them back)')
     _add_common(parser)
     return parser
 
@@ -455,7 +463,8 @@ def test_main(argv: Optional[List[str]] = None) -> dict:
         argv: the arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        dict: the metrics computed by the config's evaluator.
+        dict: the metrics computed by the config's evaluator (also written
+        to ``--out-metrics`` when given).
     """
     args = build_test_parser().parse_args(argv)
     cfg = setup_test_config(args)
@@ -473,5 +482,10 @@ def test_main(argv: Optional[List[str]] = None) -> dict:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
     metrics = runner.test()
+    if args.out_metrics:
+        from mmengine.dist import is_main_process
+        from mmengine.fileio import dump
+        if is_main_process():  # every rank has them; one file
+            dump(metrics, args.out_metrics, file_format='json', indent=2)
     finish_distributed()
     return metrics

@@ -23,13 +23,14 @@ Exactness holds for ``num_workers=0`` and for workers that are not
 persistent (they are re-created each epoch in both runs); persistent workers
 keep their random state across epochs, which a resumed run cannot rebuild.
 
-:func:`mim_pretrain.apis.run.train_main` (``tools/train.py``) uses these
-loops in place of mmengine's ``EpochBasedTrainLoop`` and
-``IterBasedTrainLoop`` and logs it; a config can also name them directly.
+Both keep mmengine's ``run``: the seeding goes through the data iterator
+(:class:`SeededFetches`), and the epoch loop's dataloader skips the trained
+batches of a resumed epoch (:class:`EpochBatches`). Every config of this
+repository names them in ``train_cfg`` (``docs/configs.md``).
 """
 import logging
 import random
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ from mmengine.dist import get_rank
 from mmengine.logging import print_log
 from mmengine.registry import LOOPS
 from mmengine.runner.loops import EpochBasedTrainLoop, IterBasedTrainLoop
+
 
 # phases of an iteration with their own stream
 _FETCH, _STEP = 0, 1
@@ -92,95 +94,116 @@ def check_not_empty(dataloader, what: str = 'training') -> None:
             'train on nothing')
 
 
-class _ExactResumeMixin:
-    """What both loops share: seeding and the empty-data check."""
+class SeededFetches:
+    """An iterator over batches that seeds the random streams around each
+    fetch: ``(seed, rank, i, fetch)`` before fetching batch ``i`` and
+    ``(seed, rank, i, step)`` after it, for the step that trains on it.
 
-    def _seed(self, iteration: int, phase: int) -> None:
-        reseed(self.runner.seed, get_rank(), iteration, phase)
+    Args:
+        loop: the training loop (its runner's seed is read when used).
+        batches: the iterator to fetch from.
+        first: the iteration of the first batch fetched.
+    """
+
+    def __init__(self, loop, batches: Iterator, first: int = 0) -> None:
+        self._loop = loop
+        self._batches = batches
+        self._next = first
+
+    def __iter__(self) -> 'SeededFetches':
+        return self
+
+    def __next__(self):
+        i = self._next
+        seed = self._loop.runner.seed
+        reseed(seed, get_rank(), i, _FETCH)
+        batch = next(self._batches)
+        reseed(seed, get_rank(), i, _STEP)
+        self._next = i + 1
+        return batch
+
+
+class EpochBatches:
+    """A training dataloader as an epoch loop iterates it for exact resume.
+
+    Iterating it gives a :class:`SeededFetches` over the dataloader; in an
+    epoch a resumed run entered after its start, the batches already
+    trained are fetched first (so sampler and workers advance as before)
+    and not returned. Every other attribute is the dataloader's.
+
+    Args:
+        loop: the epoch-based training loop.
+        dataloader: the built dataloader.
+    """
+
+    def __init__(self, loop, dataloader) -> None:
+        self.loop = loop
+        self.dataloader = dataloader
+        self.skipped = 0
+
+    def __len__(self) -> int:
+        return len(self.dataloader)
+
+    def __getattr__(self, name: str):
+        # only reached for names not set in __init__: the dataloader's
+        return getattr(self.__dict__['dataloader'], name)
+
+    def __iter__(self) -> SeededFetches:
+        loop, length = self.loop, len(self.dataloader)
+        start = loop.epoch * length
+        done = loop.iter - start
+        if not 0 <= done < length:
+            raise RuntimeError(
+                f'resumed at iteration {loop.iter} of epoch {loop.epoch}, '
+                f'but an epoch has {length} iterations: the dataset or batch '
+                'size differs from the run that wrote the checkpoint')
+        batches = SeededFetches(loop, iter(self.dataloader), start)
+        if done:
+            print_log(
+                f'Resuming inside epoch {loop.epoch + 1}: fetching and '
+                f'skipping the {done} batches already trained (the data '
+                'order and augmentations stay those of the interrupted run)',
+                logger='current', level=logging.INFO)
+            for _ in range(done):
+                next(batches)
+        self.skipped = done
+        return batches
 
 
 @LOOPS.register_module()
-class ResumableEpochBasedTrainLoop(_ExactResumeMixin, EpochBasedTrainLoop):
+class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     """``EpochBasedTrainLoop`` with exact mid-epoch resume (module docstring).
 
-    Same arguments as mmengine's ``EpochBasedTrainLoop``.
+    Same arguments and ``run`` as mmengine's ``EpochBasedTrainLoop``; its
+    dataloader is wrapped in :class:`EpochBatches`.
     """
 
     def __init__(self, runner, dataloader, max_epochs: int, **kwargs) -> None:
         super().__init__(runner, dataloader, max_epochs, **kwargs)
         check_not_empty(self.dataloader)
+        self.dataloader = EpochBatches(self, self.dataloader)
 
-    def run_epoch(self) -> None:
-        """Iterate one epoch, skipping the batches a resumed run has done."""
-        self.runner.call_hook('before_train_epoch')
-        self.runner.model.train()
-        length = len(self.dataloader)
-        done = self._iter - self._epoch * length
-        if not 0 <= done < length:
-            raise RuntimeError(
-                f'resumed at iteration {self._iter} of epoch {self._epoch}, '
-                f'but an epoch has {length} iterations: the dataset or batch '
-                'size differs from the run that wrote the checkpoint')
-        batches = iter(self.dataloader)
-        if done:
-            print_log(
-                f'Resuming inside epoch {self._epoch + 1}: fetching and '
-                f'skipping the {done} batches already trained (the data '
-                'order and augmentations stay those of the interrupted run)',
-                logger='current', level=logging.INFO)
-            for i in range(done):
-                self._seed(self._epoch * length + i, _FETCH)
-                next(batches)
-        for idx in range(done, length):
-            self._seed(self._iter, _FETCH)
-            data_batch = next(batches)
-            self._seed(self._iter, _STEP)
-            self.run_iter(idx, data_batch)
-        self.runner.call_hook('after_train_epoch')
-        self._epoch += 1
+    def run_iter(self, idx: int, data_batch) -> None:
+        """mmengine's step; ``idx`` counts from the epoch's first batch,
+        also after a resume that skipped some."""
+        super().run_iter(idx + self.dataloader.skipped, data_batch)
 
 
 @LOOPS.register_module()
-class ResumableIterBasedTrainLoop(_ExactResumeMixin, IterBasedTrainLoop):
+class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
     """``IterBasedTrainLoop`` with per-iteration seeding (module docstring).
 
-    Same arguments as mmengine's ``IterBasedTrainLoop``. mmengine already
-    skips the trained batches on resume; this loop seeds each fetch and step
-    from the iteration so the resumed run draws what the uninterrupted one
-    drew.
+    Same arguments and ``run`` as mmengine's ``IterBasedTrainLoop``, which
+    already skips the trained batches on resume; its data iterator is
+    wrapped in :class:`SeededFetches`, so the resumed run draws what the
+    uninterrupted one drew.
     """
 
     def __init__(self, runner, dataloader, max_iters: int, **kwargs) -> None:
         super().__init__(runner, dataloader, max_iters, **kwargs)
         check_not_empty(self.dataloader)
-
-    def run(self) -> torch.nn.Module:
-        """Launch training."""
-        self.runner.call_hook('before_train')
-        self.runner.call_hook('before_train_epoch')
-        if self._iter > 0:
-            print_log(
-                f'Resuming at iteration {self._iter}: fetching and skipping '
-                'the batches already trained', logger='current',
-                level=logging.INFO)
-            for i in range(self._iter):
-                self._seed(i, _FETCH)
-                next(self.dataloader_iterator)
-        while self._iter < self._max_iters and not self.stop_training:
-            self.runner.model.train()
-            self._seed(self._iter, _FETCH)
-            data_batch = next(self.dataloader_iterator)
-            self._seed(self._iter, _STEP)
-            self.run_iter(data_batch)
-            self._decide_current_val_interval()
-            if (self.runner.val_loop is not None
-                    and self._iter >= self.val_begin
-                    and (self._iter % self.val_interval == 0
-                         or self._iter == self._max_iters)):
-                self.runner.val_loop.run()
-        self.runner.call_hook('after_train_epoch')
-        self.runner.call_hook('after_train')
-        return self.runner.model
+        self.dataloader_iterator = SeededFetches(self,
+                                                 self.dataloader_iterator)
 
 
 # mmengine's loop names and their exact-resume replacements

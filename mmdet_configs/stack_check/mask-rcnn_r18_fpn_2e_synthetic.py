@@ -6,7 +6,7 @@ _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     '../_base_/datasets/coco_instance_synthetic.py',
     'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py'
+    '../_base_/default_runtime.py'
 ]
 
 custom_imports = dict(imports=['mim_pretrain'], allow_failed_imports=False)
@@ -29,7 +29,9 @@ val_dataloader = dict(num_workers=2)
 test_dataloader = val_dataloader
 
 max_epochs = 2
-train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+train_cfg = dict(
+    type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs,
+    val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=10)
 ]

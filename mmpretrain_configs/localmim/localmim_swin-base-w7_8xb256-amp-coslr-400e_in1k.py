@@ -6,10 +6,8 @@
 _base_ = [
     '../_base_/models/localmim_swin-base-w7.py',
     'mmpretrain::_base_/datasets/imagenet_bs512_mae.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
 ]
-
-custom_imports = dict(imports=['mim_pretrain'], allow_failed_imports=False)
 
 train_dataloader = dict(batch_size=256, num_workers=10)
 
@@ -52,7 +50,7 @@ param_scheduler = [
         end=max_epochs,
         convert_to_iter_based=True)
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(
     logger=dict(interval=100),
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))

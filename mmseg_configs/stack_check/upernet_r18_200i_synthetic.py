@@ -5,7 +5,7 @@
 _base_ = [
     'mmseg::_base_/models/upernet_r50.py',
     '../_base_/datasets/ade20k_synthetic.py',
-    'mmseg::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_80k.py'
 ]
 
@@ -29,7 +29,9 @@ val_dataloader = dict(num_workers=2)
 test_dataloader = val_dataloader
 
 max_iters = 200
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+train_cfg = dict(
+    type='ResumableIterBasedTrainLoop', max_iters=max_iters,
+    val_interval=max_iters)
 param_scheduler = [
     dict(
         type='PolyLR',

@@ -5,7 +5,7 @@
 # numbers.
 _base_ = [
     '../_base_/models/upernet_vit-b.py', '../_base_/datasets/ade20k_8xb2.py',
-    'mmseg::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
     '../_base_/schedules/upernet_vit_160k.py'
 ]
 

@@ -3,8 +3,9 @@
 # biases, tokens and position tables), layer-wise lr decay 0.7, mixed
 # precision; 100 epochs of COCO train2017 at total batch 64 = 184375
 # iterations, 250 warm-up iterations, lr x 0.1 at epochs 88 and 96.
-# Iteration-based logging and checkpoints on mmdet's default runtime.
-_base_ = 'mmdet::_base_/default_runtime.py'
+# Iteration-based logging and checkpoints on the repository's runtime
+# (mmdet's, plus FiniteLossHook); exact-resume iteration loop.
+_base_ = '../default_runtime.py'
 
 optim_wrapper = dict(
     # its default dtype='auto': bf16 autocast where the GPU has it
@@ -33,7 +34,7 @@ param_scheduler = [
         gamma=0.1)
 ]
 train_cfg = dict(
-    type='IterBasedTrainLoop',
+    type='ResumableIterBasedTrainLoop',
     max_iters=max_iters,
     val_interval=val_interval,
     # evaluate the last iteration too

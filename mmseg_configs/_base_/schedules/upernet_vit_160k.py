@@ -30,5 +30,7 @@ param_scheduler = [
         end=max_iters,
         by_epoch=False)
 ]
+# mmseg's IterBasedTrainLoop with exact resume (mim_pretrain.engine.loops)
+train_cfg = dict(type='ResumableIterBasedTrainLoop')
 # 8 GPUs x 2 images; tools/train.py --auto-scale-lr rescales other totals
 auto_scale_lr = dict(base_batch_size=16)
