@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from mim_pretrain.models.utils import (IRPEKeyBias, irpe_bucket_ids,
-                                       num_irpe_buckets)
+                                       num_irpe_buckets, sincos_pos_embed_2d)
 from mim_pretrain.models.vit import (Attention, PatchEmbed, VisionTransformer,
-                                     resolve_arch, sincos_pos_embed_2d)
+                                     resolve_arch)
 
 
 def _authors_axis_bucket(d, alpha=1.9, beta=3.8, gamma=15.2):

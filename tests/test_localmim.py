@@ -10,7 +10,7 @@ from mmpretrain.registry import MODELS
 
 import mim_pretrain  # noqa: F401
 from mim_pretrain.models import HOGTarget, PixelTarget
-from mim_pretrain.models.localmim import random_masking, resample_mask
+from mim_pretrain.models.utils import random_masking, resample_mask
 
 TINY = dict(embed_dims=32, depth=8, num_heads=2)
 

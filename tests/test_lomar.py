@@ -5,7 +5,7 @@ from mmpretrain.registry import MODELS
 
 import mim_pretrain  # noqa: F401
 from mim_pretrain.models import LoMaRViT, patchify, unpatchify
-from mim_pretrain.models.lomar import normalize_patches
+from mim_pretrain.models.utils import normalize_patches
 
 TINY = dict(embed_dims=32, depth=2, num_heads=2)
 

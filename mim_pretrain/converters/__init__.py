@@ -1,5 +1,5 @@
 """Converters of published checkpoints to this toolkit's layout."""
-from .io import read_state_dict
+from .io import checkpoint_state_dict, read_state_dict
 from .swin import convert_localmim_swin, taps_to_mmpretrain
 from .vit import (convert_localmim, convert_lomar, convert_mae,
                   convert_mmpretrain_vit, is_mmpretrain_vit)
@@ -13,7 +13,8 @@ CONVERTERS = {
 }
 
 __all__ = [
-    'CONVERTERS', 'read_state_dict', 'convert_lomar', 'convert_localmim',
-    'convert_mae', 'convert_mmpretrain_vit', 'is_mmpretrain_vit',
-    'convert_localmim_swin', 'taps_to_mmpretrain'
+    'CONVERTERS', 'checkpoint_state_dict', 'read_state_dict',
+    'convert_lomar', 'convert_localmim', 'convert_mae',
+    'convert_mmpretrain_vit', 'is_mmpretrain_vit', 'convert_localmim_swin',
+    'taps_to_mmpretrain'
 ]

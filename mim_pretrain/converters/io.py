@@ -1,8 +1,26 @@
 """Reading the state dict of a checkpoint file the user named."""
 import os.path as osp
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 import torch
+
+
+def checkpoint_state_dict(ckpt: Any) -> Any:
+    """The state dict inside a loaded checkpoint.
+
+    Args:
+        ckpt: what ``torch.load`` returned.
+
+    Returns:
+        Its ``'state_dict'`` entry (mmengine's checkpoints), else its
+        ``'model'`` entry (the authors' and timm-style files), else the
+        checkpoint itself (a bare state dict).
+    """
+    if isinstance(ckpt, dict):
+        for key in ('state_dict', 'model'):
+            if isinstance(ckpt.get(key), dict):
+                return ckpt[key]
+    return ckpt
 
 
 def read_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
@@ -19,12 +37,7 @@ def read_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
     if not osp.isfile(path):
         raise SystemExit(f'checkpoint not found: {path}')
     ckpt = torch.load(path, map_location='cpu', weights_only=False)
-    state = ckpt
-    if isinstance(ckpt, dict):
-        for key in ('state_dict', 'model'):
-            if isinstance(ckpt.get(key), dict):
-                state = ckpt[key]
-                break
+    state = checkpoint_state_dict(ckpt)
     if not isinstance(state, dict) or not state:
         raise SystemExit(f'{path}: no state dict found (looked for '
                          '"state_dict", "model", then the top level)')

@@ -1,11 +1,13 @@
-"""Models: the shared ViT and the pretraining algorithms built on it."""
-from .backbone import MIMVisionTransformer, ViTFeaturePyramid
-from .localmim import LocalMIM, LocalMIMDecoders, LocalMIMHead, LocalMIMViT
+"""Models: the shared ViT, the pretraining algorithms built on it, the
+downstream backbone, the necks and the reconstruction targets."""
+from .backbone import MIMVisionTransformer
+from .localmim import LocalMIM, LocalMIMHead, LocalMIMViT
 from .localmim_swin import LocalMIMSwin, LocalMIMSwinTransformer
-from .lomar import LoMaR, LoMaRHead, LoMaRViT, patchify, unpatchify
+from .lomar import LoMaR, LoMaRHead, LoMaRViT
+from .necks import LocalMIMDecoders, ViTFeaturePyramid
 from .targets import HOGTarget, PixelTarget
-from .vit import (Attention, Block, PatchEmbed, VisionTransformer,
-                  sincos_pos_embed_2d)
+from .utils import patchify, sincos_pos_embed_2d, unpatchify
+from .vit import Attention, Block, PatchEmbed, VisionTransformer
 
 __all__ = [
     'VisionTransformer', 'PatchEmbed', 'Attention', 'Block', 'LocalMIM',

@@ -20,13 +20,14 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
+from ..converters.io import checkpoint_state_dict
 from ..converters.vit import convert_mmpretrain_vit, is_mmpretrain_vit
 from ..registry import register_transfer_model
-from .vit import VisionTransformer, resize_pos_embed
+from .utils import pretrained_cfg, resize_beit_table, resize_pos_table
+from .vit import VisionTransformer
 
 
 @register_transfer_model()
@@ -163,12 +164,12 @@ class MIMVisionTransformer(VisionTransformer):
     def init_weights(self) -> None:
         """Random init, or load a pretraining checkpoint (``Pretrained``).
         """
-        cfg = self.init_cfg
-        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+        cfg = pretrained_cfg(self.init_cfg)
+        if cfg is None:
             return super().init_weights()
-        self.init_cfg = None
+        init_cfg, self.init_cfg = self.init_cfg, None
         super().init_weights()  # for what the checkpoint does not hold
-        self.init_cfg = cfg
+        self.init_cfg = init_cfg
         self.load_pretrained(cfg['checkpoint'], cfg.get('prefix', ''))
         self._is_init = True
 
@@ -189,7 +190,7 @@ class MIMVisionTransformer(VisionTransformer):
                                                 map_location='cpu')
         if not isinstance(ckpt, dict):
             raise RuntimeError(f'{checkpoint} does not hold a state dict')
-        state = ckpt.get('state_dict', ckpt.get('model', ckpt))
+        state = checkpoint_state_dict(ckpt)
         state = {k[len(prefix):]: v
                  for k, v in state.items() if k.startswith(prefix)}
         if is_mmpretrain_vit(state):
@@ -231,85 +232,29 @@ class MIMVisionTransformer(VisionTransformer):
             if side * side != n:
                 raise ValueError(f'pos_embed of shape {tuple(src.shape)} is '
                                  'not a square grid plus cls')
-            grid = resize_pos_embed(src[:, 1:], (side, side), self.pos_grid)
-            state['pos_embed'] = torch.cat([src[:, :1], grid], dim=1)
+            grid = resize_pos_table(src[0, 1:], (side, side), self.pos_grid)
+            state['pos_embed'] = torch.cat([src[:, :1], grid[None]], dim=1)
             print_log(f'resized pos_embed {tuple(src.shape)} -> '
                       f'{tuple(state["pos_embed"].shape)}', logger='current')
         for key, value in list(state.items()):
-            if key.endswith('relative_position_bias_table') and key in own \
-                    and value.shape != own[key].shape:
-                state[key] = resize_beit_table(value, own[key].shape[0])
-            if key.endswith(('rel_pos_h', 'rel_pos_w')) and key in own and \
-                    value.shape != own[key].shape:
-                state[key] = F.interpolate(
-                    value.t()[None].float(), size=own[key].shape[0],
-                    mode='linear')[0].t()
+            if key not in own or value.shape == own[key].shape:
+                continue
+            if key.endswith('relative_position_bias_table'):
+                src, dst = (_square_side(n - 3, key)
+                            for n in (value.shape[0], own[key].shape[0]))
+                state[key] = resize_beit_table(value, (src, src), (dst, dst))
+            elif key.endswith(('rel_pos_h', 'rel_pos_w')):
+                state[key] = resize_pos_table(value, value.shape[:1],
+                                              own[key].shape[:1])
         return state
 
 
-def resize_beit_table(table: torch.Tensor, length: int) -> torch.Tensor:
-    """Resize a square-grid BEiT bias table (``[(2s-1)^2 + 3, heads]``) to
-    ``length`` rows, bicubically, keeping the 3 cls entries."""
-    src = int(round((table.shape[0] - 3)**0.5))
-    dst = int(round((length - 3)**0.5))
-    if src * src + 3 != table.shape[0] or dst * dst + 3 != length:
-        raise ValueError(f'relative_position_bias_table of {table.shape[0]} '
-                         f'rows cannot be resized to {length}: not square')
-    spatial = table[:-3].t().reshape(1, -1, src, src)
-    spatial = F.interpolate(spatial.float(), size=(dst, dst), mode='bicubic',
-                            align_corners=False)[0]
-    return torch.cat([spatial.flatten(1).t().to(table.dtype), table[-3:]])
-
-
-@register_transfer_model()
-class ViTFeaturePyramid(nn.Module):
-    """Single-stride ViT maps to a 4x / 2x / 1x / 0.5x pyramid.
-
-    With one input map (ViTDet): every level is made from it (2 transposed
-    convs with LayerNorm + GELU, 1 transposed conv, identity, max pool), then
-    a 1x1 and a 3x3 conv with LayerNorm to ``out_channels`` (ViTDet's simple
-    feature pyramid). With four input maps (BEiT/MAE/LocalMIM segmentation),
-    use mmseg's ``Feature2Pyramid`` instead.
-
-    Args:
-        in_channels: ViT width.
-        out_channels: pyramid width.
-        scales: output scales relative to the input stride, from
-            (4, 2, 1, 0.5, 0.25): (4, 2, 1, 0.5) for 16-px patches gives
-            strides 4-32; (2, 1, 0.5, 0.25) does for 8-px patches.
-        num_outs: number of outputs; levels beyond ``len(scales)`` are
-            stride-2 subsamplings of the last one (the RPN's extra level).
-    """
-
-    def __init__(self,
-                 in_channels: int = 768,
-                 out_channels: int = 256,
-                 scales: Sequence[float] = (4., 2., 1., 0.5),
-                 num_outs: Optional[int] = None) -> None:
-        super().__init__()
-        from .localmim import LayerNorm2d, rescale_layers
-        self.scales = tuple(scales)
-        self.num_outs = num_outs or len(scales)
-        if self.num_outs < len(scales):
-            raise ValueError(f'num_outs {num_outs} < {len(scales)} scales')
-        c = in_channels
-        stages = []
-        for s in scales:
-            layers, width = rescale_layers(s, c, 'max')
-            layers += [
-                nn.Conv2d(width, out_channels, 1, bias=False),
-                LayerNorm2d(out_channels, eps=1e-6),
-                nn.Conv2d(out_channels, out_channels, 3, padding=1,
-                          bias=False),
-                LayerNorm2d(out_channels, eps=1e-6)
-            ]
-            stages.append(nn.Sequential(*layers))
-        self.stages = nn.ModuleList(stages)
-
-    def forward(self, inputs: Sequence[torch.Tensor]
-                ) -> Tuple[torch.Tensor, ...]:
-        x = inputs[-1]
-        outs = [stage(x) for stage in self.stages]
-        while len(outs) < self.num_outs:
-            outs.append(F.max_pool2d(outs[-1], 1, stride=2))
-        return tuple(outs)
+def _square_side(n: int, key: str) -> int:
+    """The side of a square grid of ``n`` cells (the offset grid of a BEiT
+    bias table); an error names the table when ``n`` is not a square."""
+    side = int(round(n**0.5))
+    if side * side != n:
+        raise ValueError(f'{key}: {n + 3} rows are not a square grid of '
+                         'offsets plus 3 cls entries; only square tables '
+                         'are resized')
+    return side

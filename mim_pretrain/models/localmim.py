@@ -1,51 +1,27 @@
 """LocalMIM: local multi-scale reconstruction (Wang et al., CVPR 2023).
 
 An MAE-style encoder (only visible tokens + cls pass the blocks) is tapped at
-several blocks; every tap has its own LayerNorm and a small decoder that
-reconstructs, at the masked positions only, a target at a scale that gets
-coarser with depth: 4x finer than the patch grid after block 1, 2x after
-block 3, the patch grid after block depth-3, 2x coarser after the last block
-(56/28/14/7 cells at 224 px with 16-px patches).
+several blocks; every tap has its own LayerNorm and a small decoder
+(:class:`~.necks.LocalMIMDecoders`) that reconstructs, at the masked
+positions only, a target at a scale that gets coarser with depth: 4x finer
+than the patch grid after block 1, 2x after block 3, the patch grid after
+block depth-3, 2x coarser after the last block (56/28/14/7 cells at 224 px
+with 16-px patches).
 """
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ..registry import register_pretrain_model
-from .vit import Block, VisionTransformer, sincos_pos_embed_2d
-
-SCALES = (4., 2., 1., 0.5)
-
-
-def random_masking(batch: int, num_tokens: int, mask_ratio: float,
-                   device: torch.device
-                   ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """MAE's per-sample random masking by sorting noise.
-
-    Returns:
-        tuple: ``ids_keep`` ``[B, n_keep]`` (visible token indices, in the
-        shuffled order), ``ids_restore`` ``[B, N]`` and the mask ``[B, N]``
-        (1 = masked), exactly ``N - int(N * (1 - mask_ratio))`` per sample.
-    """
-    n_keep = int(num_tokens * (1 - mask_ratio))
-    if not 1 <= n_keep < num_tokens:
-        raise ValueError(
-            f'mask_ratio {mask_ratio} keeps {n_keep} of {num_tokens} '
-            'patches; it must keep at least one and mask at least one')
-    noise = torch.rand(batch, num_tokens, device=device)
-    ids_shuffle = noise.argsort(dim=1)
-    ids_restore = ids_shuffle.argsort(dim=1)
-    mask = torch.ones(batch, num_tokens, device=device)
-    mask[:, :n_keep] = 0
-    mask = mask.gather(1, ids_restore)
-    return ids_shuffle[:, :n_keep], ids_restore, mask
+from .necks.localmim_decoders import SCALES
+from .utils import random_masking, resample_mask
+from .vit import VisionTransformer
 
 
 @register_pretrain_model()
@@ -62,7 +38,9 @@ class LocalMIMViT(VisionTransformer):
         **kwargs: other :class:`VisionTransformer` options.
 
     Each tap has its own LayerNorm, ``tap_norms.<block index>``, except the
-    last block's, which is the encoder's final ``norm``.
+    last block's, which is the encoder's final ``norm``. ``tap_dims`` and
+    ``tap_strides`` give the channels and the stride of every tap (the
+    encoder width and the patch size).
     """
 
     def __init__(self,
@@ -79,10 +57,12 @@ class LocalMIMViT(VisionTransformer):
                 not -self.depth <= i < self.depth for i in out_indices):
             raise ValueError(f'out_indices {tuple(out_indices)} must be '
                              f'distinct blocks of a {self.depth}-block ViT')
-        if self.norm is None:
+        if not isinstance(self.norm, nn.LayerNorm):
             raise ValueError('LocalMIMViT needs final_norm=True')
         self.out_indices = taps
         self.mask_ratio = mask_ratio
+        self.tap_dims = [self.embed_dims] * len(taps)
+        self.tap_strides = [patch_size] * len(taps)
         self.tap_norms = nn.ModuleDict({
             str(i): nn.LayerNorm(self.embed_dims, eps=self.norm.eps)
             for i in taps if i != self.depth - 1
@@ -120,192 +100,6 @@ class LocalMIMViT(VisionTransformer):
         return outs, masks, ids_restore
 
 
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of a ``[B, C, H, W]`` map."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-
-
-def rescale_layers(scale: float, dims: int,
-                   pool: str = 'avg') -> Tuple[List[nn.Module], int]:
-    """Layers that resample a ``[B, dims, h, w]`` map by ``scale``.
-
-    4x: two stride-2 transposed convs (dims -> dims/2 -> dims/4) with
-    LayerNorm + GELU between; 2x: one (dims -> dims/2); 1x: nothing;
-    0.5x / 0.25x: 2x2 / 4x4 pooling (``'avg'`` or ``'max'``).
-
-    Returns:
-        tuple: the layers and their output channels.
-    """
-    if scale == 4:
-        return [
-            nn.ConvTranspose2d(dims, dims // 2, 2, 2),
-            LayerNorm2d(dims // 2, eps=1e-6),
-            nn.GELU(),
-            nn.ConvTranspose2d(dims // 2, dims // 4, 2, 2)
-        ], dims // 4
-    if scale == 2:
-        return [nn.ConvTranspose2d(dims, dims // 2, 2, 2)], dims // 2
-    if scale == 1:
-        return [], dims
-    if scale in (0.5, 0.25):
-        k = int(1 / scale)
-        return [nn.AvgPool2d(k) if pool == 'avg' else nn.MaxPool2d(k)], dims
-    raise ValueError(f'scale must be one of (4, 2, 1, 0.5, 0.25), got '
-                     f'{scale}')
-
-
-def scale_head(scale: float, dims: int, out_channels: int) -> nn.Sequential:
-    """A local decoder's scale head: resample by ``scale`` (average pooling
-    for 0.5x), then a 1x1 conv to ``out_channels``."""
-    if scale not in SCALES:
-        raise ValueError(f'decoder scale must be one of {SCALES}, got '
-                         f'{scale}')
-    layers, width = rescale_layers(scale, dims, 'avg')
-    return nn.Sequential(*layers, nn.Conv2d(width, out_channels, 1))
-
-
-class LocalDecoder(nn.Module):
-    """One tap's decoder: Linear -> mask tokens + restore order -> sin-cos
-    position -> one transformer block -> LayerNorm -> drop cls -> 2-D grid
-    -> scale head -> 1x1 conv to the target size.
-
-    Args:
-        in_dims: encoder channels.
-        out_channels: target channels per cell.
-        scale: output grid / patch grid (4, 2, 1 or 0.5).
-        dims: decoder width (256).
-        num_heads: decoder heads (8).
-        mlp_ratio: decoder MLP ratio (4).
-        with_cls: the input starts with a cls token (ViT); False for
-            encoders without one (Swin).
-    """
-
-    def __init__(self,
-                 in_dims: int,
-                 out_channels: int,
-                 scale: float,
-                 dims: int = 256,
-                 num_heads: int = 8,
-                 mlp_ratio: float = 4.,
-                 with_cls: bool = True) -> None:
-        super().__init__()
-        self.scale = scale
-        self.dims = dims
-        self.prefix = int(with_cls)
-        self.embed = nn.Linear(in_dims, dims)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, dims))
-        self.block = Block(dims, num_heads, mlp_ratio)
-        self.norm = nn.LayerNorm(dims, eps=1e-6)
-        self.pred = scale_head(scale, dims, out_channels)
-        self._pos: Dict[Tuple, torch.Tensor] = {}
-
-    def forward(self, x: torch.Tensor, ids_restore: torch.Tensor,
-                grid: Tuple[int, int]) -> torch.Tensor:
-        """``[B, prefix + n_vis, in_dims]`` -> ``[B, out, h*scale,
-        w*scale]``; ``ids_restore`` puts ``[visible, mask tokens]`` back in
-        raster order."""
-        x = self.embed(x)
-        p = self.prefix
-        b, n_vis, c = x.shape[0], x.shape[1] - p, x.shape[2]
-        n = ids_restore.shape[1]
-        tokens = torch.cat(
-            [x[:, p:], self.mask_token.expand(b, n - n_vis, -1)], dim=1)
-        tokens = tokens.gather(1, ids_restore[..., None].expand(-1, -1, c))
-        key = (grid, x.device, x.dtype)
-        if key not in self._pos:
-            self._pos[key] = sincos_pos_embed_2d(c, *grid).to(
-                x.device, x.dtype)[None]
-        # the cls token's position is zero, as in MAE
-        x = torch.cat([x[:, :p], tokens + self._pos[key]], dim=1)
-        x = self.norm(self.block(x))[:, p:]
-        x = x.transpose(1, 2).reshape(b, c, *grid)
-        return self.pred(x)
-
-
-@register_pretrain_model()
-class LocalMIMDecoders(BaseModule):
-    """The local decoders of all taps (the algorithm's neck).
-
-    Args:
-        in_dims: encoder channels, one number for all taps (ViT) or one per
-            tap (Swin).
-        scales: output scale of each tap's decoder, shallow to deep.
-        out_channels: target channels per cell for each tap.
-        dims: decoder width.
-        num_heads: decoder heads.
-        with_cls: the taps start with a cls token (see
-            :class:`LocalDecoder`).
-        init_cfg: mmengine init config.
-    """
-
-    def __init__(self,
-                 in_dims: Union[int, Sequence[int]],
-                 scales: Sequence[float] = SCALES,
-                 out_channels: Sequence[int] = (27, 27, 27, 27),
-                 dims: int = 256,
-                 num_heads: int = 8,
-                 with_cls: bool = True,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        if len(scales) != len(out_channels):
-            raise ValueError(f'{len(scales)} scales but {len(out_channels)} '
-                             'out_channels')
-        if isinstance(in_dims, int):
-            in_dims = [in_dims] * len(scales)
-        if len(in_dims) != len(scales):
-            raise ValueError(f'{len(in_dims)} in_dims for {len(scales)} '
-                             'taps')
-        self.scales = tuple(scales)
-        self.decoders = nn.ModuleList([
-            LocalDecoder(d, c, s, dims, num_heads, with_cls=with_cls)
-            for d, s, c in zip(in_dims, scales, out_channels)
-        ])
-
-    def init_weights(self) -> None:
-        super().init_weights()
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-        for dec in self.decoders:
-            nn.init.normal_(dec.mask_token, std=.02)
-
-    def forward(self, taps: List[torch.Tensor],
-                ids_restore: Union[torch.Tensor, Sequence[torch.Tensor]],
-                grid: Union[Tuple[int, int], Sequence[Tuple[int, int]]]
-                ) -> List[torch.Tensor]:
-        """Decode every tap; ``ids_restore`` and ``grid`` are shared by all
-        taps (ViT) or given per tap (Swin, one grid per stage)."""
-        n = len(self.decoders)
-        if len(taps) != n:
-            raise ValueError(f'{len(taps)} encoder taps for {n} decoders')
-        if isinstance(ids_restore, torch.Tensor):
-            ids_restore = [ids_restore] * n
-        if isinstance(grid[0], int):
-            grid = [grid] * n
-        return [dec(t, ids, g) for dec, t, ids, g in zip(
-            self.decoders, taps, ids_restore, grid)]
-
-
-def resample_mask(mask: torch.Tensor, grid: Tuple[int, int],
-                  size: Tuple[int, int]) -> torch.Tensor:
-    """Patch mask ``[B, h*w]`` on another grid ``[B, H', W']``.
-
-    Repeated (nearest) up to finer grids; average-pooled down to coarser
-    ones, which gives fractional weights.
-    """
-    m = mask.reshape(-1, 1, *grid)
-    if size[0] >= grid[0]:
-        m = m.repeat_interleave(size[0] // grid[0], 2).repeat_interleave(
-            size[1] // grid[1], 3)
-    else:
-        m = F.avg_pool2d(m, (grid[0] // size[0], grid[1] // size[1]))
-    return m[:, 0]
-
-
 @register_pretrain_model()
 class LocalMIMHead(BaseModule):
     """LocalMIM's loss: per-tap masked MSE, summed with weights.
@@ -321,10 +115,31 @@ class LocalMIMHead(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.loss_weights = loss_weights
 
+    def weights(self, n: int) -> List[float]:
+        """The weight of each of ``n`` taps; an error when ``loss_weights``
+        has another length."""
+        w = list(self.loss_weights) if self.loss_weights else [1.] * n
+        if len(w) != n:
+            raise ValueError(f'{len(w)} loss_weights for {n} taps')
+        return w
+
     def loss(self, preds: List[torch.Tensor], targets: List[torch.Tensor],
-             mask: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
-        """Per-tap losses ``[num_taps]``: MSE over the feature dim, averaged
-        over the masked cells (with the resampled mask's weights)."""
+             mask: torch.Tensor, grid: Tuple[int, int]
+             ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The weighted loss and its per-tap parts.
+
+        Args:
+            preds: each tap's prediction ``[B, D_i, H_i, W_i]``.
+            targets: the targets, of the same shapes.
+            mask: the patch (or unit) mask ``[B, h*w]``, 1 = masked.
+            grid: ``(h, w)`` of the mask; it is resampled to each target
+                grid (repeated up, average-pooled down).
+
+        Returns:
+            tuple: the sum of the tap losses with ``loss_weights`` (what is
+            optimised) and the unweighted tap losses ``[num_taps]``: MSE
+            over the feature dim, averaged over the masked cells.
+        """
         out = []
         for pred, target in zip(preds, targets):
             if pred.shape != target.shape:
@@ -333,25 +148,24 @@ class LocalMIMHead(BaseModule):
             m = resample_mask(mask, grid, target.shape[-2:])
             err = (pred.float() - target.float()).pow(2).mean(dim=1)
             out.append((err * m).sum() / m.sum())
-        return torch.stack(out)
-
-    def weights(self, n: int) -> List[float]:
-        w = list(self.loss_weights) if self.loss_weights else [1.] * n
-        if len(w) != n:
-            raise ValueError(f'{len(w)} loss_weights for {n} taps')
-        return w
+        per_tap = torch.stack(out)
+        weights = self.weights(len(per_tap))
+        return sum(w * v for w, v in zip(weights, per_tap)), per_tap
 
 
 @register_pretrain_model()
 class LocalMIM(BaseSelfSupervisor):
     """LocalMIM pretraining (mmpretrain self-supervisor).
 
-    ``backbone``: :class:`LocalMIMViT`; ``neck``: :class:`LocalMIMDecoders`;
-    ``head``: :class:`LocalMIMHead`; ``target_generator``:
-    :class:`HOGTarget` or :class:`PixelTarget`. The cell size of each tap's
-    target follows from its decoder's scale: ``patch_size / scale``.
-    Subclasses for other encoders override :meth:`cells_from_cfg`,
-    :meth:`tap_cells` and :meth:`predict_targets`.
+    ``backbone``: :class:`LocalMIMViT`; ``neck``:
+    :class:`~.necks.LocalMIMDecoders`; ``head``: :class:`LocalMIMHead`;
+    ``target_generator``: :class:`HOGTarget` or :class:`PixelTarget`. The
+    target cell of each tap is its stride over its decoder's scale
+    (``patch_size / scale``). The configs state the decoders' ``in_dims``
+    and ``out_channels``; the built parts are checked against each other
+    once, here, with an error that names the mismatch. Subclasses for other
+    encoders set :attr:`tap_name` and override :meth:`neck_defaults` and
+    :meth:`predict_targets`.
     """
 
     # the log names each tap's loss ``loss_<tap_name><index>``
@@ -359,45 +173,62 @@ class LocalMIM(BaseSelfSupervisor):
 
     def __init__(self, backbone: dict, neck: dict, head: dict,
                  target_generator: dict, **kwargs) -> None:
+        if isinstance(backbone, dict):
+            backbone = MODELS.build(backbone)
         if isinstance(target_generator, dict):
             target_generator = MODELS.build(target_generator)
-        # the decoders' output sizes follow from the target and the scales
+        if isinstance(neck, dict):
+            neck = {**self.neck_defaults(backbone), **neck}
+        cells = self.tap_cells(
+            backbone, neck['scales'] if isinstance(neck, dict) else
+            neck.scales)
         if isinstance(neck, dict) and neck.get('out_channels') is None:
-            neck = dict(neck, out_channels=[
-                target_generator.out_channels(c)
-                for c in type(self).cells_from_cfg(backbone, neck)
-            ])
+            # a config that leaves them out gets the target's sizes
+            neck['out_channels'] = [
+                target_generator.out_channels(c) for c in cells]
         super().__init__(
             backbone=backbone, neck=neck, head=head,
             target_generator=target_generator, **kwargs)
-        self.cells = self.tap_cells()
-        if len(self.neck.scales) != len(self.backbone.out_indices):
-            raise ValueError(f'{len(self.backbone.out_indices)} taps '
-                             f'{self.backbone.out_indices} but '
-                             f'{len(self.neck.scales)} decoder scales')
-        for dec, cell in zip(self.neck.decoders, self.cells):
-            want = self.target_generator.out_channels(cell)
-            if dec.pred[-1].out_channels != want:
+        self.cells = cells
+        self.check_dims()
+
+    def neck_defaults(self, backbone: nn.Module) -> dict:
+        """Neck options that follow from the encoder, under the config's."""
+        return dict(scales=SCALES)
+
+    def tap_cells(self, backbone: nn.Module,
+                  scales: Sequence[float]) -> List[int]:
+        """Target cell of every tap: its stride over its decoder's scale,
+        checked to be whole pixels."""
+        strides = backbone.tap_strides
+        if len(scales) != len(strides):
+            raise ValueError(f'{len(strides)} taps {backbone.out_indices} '
+                             f'but {len(scales)} decoder scales')
+        cells = [int(t / s) for t, s in zip(strides, scales)]
+        if any(t / s != c for t, s, c in zip(strides, scales, cells)):
+            raise ValueError(f'tap strides {strides} and scales '
+                             f'{tuple(scales)} do not give integer cell '
+                             'sizes')
+        return cells
+
+    def check_dims(self) -> None:
+        """Raise when the decoders do not fit the encoder's taps, the
+        targets or the loss weights."""
+        decoders = self.neck.decoders
+        got = [dec.in_dims for dec in decoders]
+        if got != list(self.backbone.tap_dims):
+            raise ValueError(f'decoder in_dims {got} differ from the '
+                             f'{self.tap_name} widths '
+                             f'{self.backbone.tap_dims}')
+        wants = [self.target_generator.out_channels(c) for c in self.cells]
+        for dec, cell, want in zip(decoders, self.cells, wants):
+            if dec.out_channels != want:
                 raise ValueError(
                     f'a decoder of scale {dec.scale} predicts '
-                    f'{dec.pred[-1].out_channels} channels but its target '
-                    f'({cell}-px cells) has {want}')
-
-    @staticmethod
-    def cells_from_cfg(backbone: dict, neck: dict) -> List[int]:
-        """Target cell size of each tap, from the configs (before the
-        modules are built): ``patch_size / scale``."""
-        p = backbone.get('patch_size', 16)
-        return [int(p / s) for s in neck.get('scales', SCALES)]
-
-    def tap_cells(self) -> List[int]:
-        """Target cell size of each tap, checked to be whole pixels."""
-        p = self.backbone.patch_size
-        cells = [int(p / s) for s in self.neck.scales]
-        if any(p / s != c for s, c in zip(self.neck.scales, cells)):
-            raise ValueError(f'patch size {p} and scales {self.neck.scales} '
-                             'do not give integer cell sizes')
-        return cells
+                    f'{dec.out_channels} channels but its target '
+                    f'({cell}-px cells) has {want}; the targets need '
+                    f'neck.out_channels={wants}')
+        self.head.weights(len(decoders))
 
     def extract_feat(self, inputs: torch.Tensor):
         """Features of all patches (no mask)."""
@@ -419,9 +250,8 @@ class LocalMIM(BaseSelfSupervisor):
         (see :meth:`parse_losses`).
         """
         preds, targets, mask, grid = self.predict_targets(inputs)
-        per_tap = self.head.loss(preds, targets, mask, grid)
-        weights = self.head.weights(len(per_tap))
-        losses = dict(loss=sum(w * v for w, v in zip(weights, per_tap)))
+        loss, per_tap = self.head.loss(preds, targets, mask, grid)
+        losses = dict(loss=loss)
         for i, v in zip(self.backbone.out_indices, per_tap):
             losses[f'loss_{self.tap_name}{i}'] = v.detach()
         return losses

@@ -20,7 +20,8 @@ w_msa.{qkv,proj,relative_position_bias_table}``, ``ffn.layers.{0.0,1}``,
 ``stages.{i}.downsample.{norm,reduction}`` with nn.Unfold's channel order,
 ``norm3``), so a pretraining checkpoint loads into them by prefix.
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from functools import partial
+from typing import Dict, Hashable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -29,8 +30,9 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 
 from ..registry import register_pretrain_model
-from .localmim import LocalMIM, random_masking, resample_mask
-from .vit import DropPath, beit_bias_index, xavier_init_
+from .localmim import LocalMIM
+from .utils import (DropPath, beit_bias_index, cached, pretrained_cfg,
+                    random_masking, resample_mask, xavier_init_)
 
 # name -> (embed_dims, depths, num_heads), Swin's published sizes
 SWIN_ARCHS: Dict[str, Tuple[int, Tuple[int, ...], Tuple[int, ...]]] = {
@@ -286,8 +288,9 @@ class SwinAttention(nn.Module):
     def __init__(self, dims: int, num_heads: int, window_size: int,
                  qkv_bias: bool = True, attn_drop: float = 0.) -> None:
         super().__init__()
-        self.w_msa = WindowMSA(dims, num_heads, window_size, qkv_bias,
-                               attn_drop)
+        self.w_msa = WindowMSA(
+            dims=dims, num_heads=num_heads, window_size=window_size,
+            qkv_bias=qkv_bias, attn_drop=attn_drop)
 
     def forward(self, x: torch.Tensor, windows: Windows) -> torch.Tensor:
         return self.w_msa(x, windows)
@@ -295,7 +298,11 @@ class SwinAttention(nn.Module):
 
 class SwinFFN(nn.Module):
     """Linear -> GELU -> Linear, named as mmcv's ``FFN``
-    (``layers.0.0``, ``layers.1``)."""
+    (``layers.0.0``, ``layers.1``).
+
+    Not timm's ``Mlp`` (``fc1``, ``fc2``): these names are the ones mmdet's,
+    mmseg's and mmpretrain's Swin load, so the checkpoint needs no renaming.
+    """
 
     def __init__(self, dims: int, hidden: int) -> None:
         super().__init__()
@@ -315,11 +322,13 @@ class SwinBlock(nn.Module):
                  drop_path: float = 0., attn_drop: float = 0.) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dims)
-        self.attn = SwinAttention(dims, num_heads, window_size, qkv_bias,
-                                  attn_drop)
+        self.attn = SwinAttention(
+            dims=dims, num_heads=num_heads, window_size=window_size,
+            qkv_bias=qkv_bias, attn_drop=attn_drop)
         self.norm2 = nn.LayerNorm(dims)
-        self.ffn = SwinFFN(dims, int(dims * mlp_ratio))
-        self.drop_path = DropPath(drop_path)
+        self.ffn = SwinFFN(dims=dims, hidden=int(dims * mlp_ratio))
+        self.drop_path = DropPath(drop_path) if drop_path > 0. \
+            else nn.Identity()
 
     def forward(self, x: torch.Tensor, windows: Windows) -> torch.Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), windows))
@@ -357,8 +366,10 @@ class SwinStage(nn.Module):
                  downsample: bool) -> None:
         super().__init__()
         self.blocks = nn.ModuleList([
-            SwinBlock(dims, num_heads, window_size, mlp_ratio, qkv_bias,
-                      drop_paths[i], attn_drop) for i in range(depth)
+            SwinBlock(dims=dims, num_heads=num_heads,
+                      window_size=window_size, mlp_ratio=mlp_ratio,
+                      qkv_bias=qkv_bias, drop_path=drop_paths[i],
+                      attn_drop=attn_drop) for i in range(depth)
         ])
         self.downsample = PatchMerging(dims) if downsample else None
 
@@ -444,14 +455,13 @@ class LocalMIMSwinTransformer(BaseModule):
             for i in self.out_indices[:-1]
         })
         self.add_module(f'norm{last}', nn.LayerNorm(self.tap_dims[-1]))
-        self._dense: Dict[Tuple, Windows] = {}
+        self._dense: Dict[Hashable, Windows] = {}
 
     def init_weights(self) -> None:
         """GreenMIM's initialisation (xavier Linear and patch projection,
         truncated-normal bias tables) unless ``init_cfg`` loads weights."""
         super().init_weights()
-        if self.init_cfg is not None and self.init_cfg.get(
-                'type') == 'Pretrained':
+        if pretrained_cfg(self.init_cfg):
             return
         w = self.patch_embed.projection.weight.data
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
@@ -575,14 +585,14 @@ class LocalMIMSwinTransformer(BaseModule):
             plain = window_layout(pos, grid, ws, 0)
             return plain, (window_layout(pos, grid, ws, shifts[1])
                            if shifts[1] else plain)
-        out = []
-        for s in shifts:
-            key = (grid, s, device)
-            if key not in self._dense:
-                full = torch.arange(grid[0] * grid[1], device=device)[None]
-                self._dense[key] = window_layout(full, grid, ws, s)
-            out.append(self._dense[key])
-        return out[0], out[1]
+
+        def dense(shift: int) -> Windows:
+            full = torch.arange(grid[0] * grid[1], device=device)[None]
+            return window_layout(full, grid, ws, shift)
+
+        plain, shifted = (cached(self._dense, (grid, s, device),
+                                 partial(dense, s)) for s in shifts)
+        return plain, shifted
 
     def forward_stages(self, x: torch.Tensor, grid: Tuple[int, int],
                        pos: Optional[torch.Tensor]) -> List[torch.Tensor]:
@@ -619,7 +629,7 @@ class LocalMIMSwin(LocalMIM):
     """LocalMIM pretraining of a Swin (mmpretrain self-supervisor).
 
     ``backbone``: :class:`LocalMIMSwinTransformer`; ``neck``:
-    :class:`~.localmim.LocalMIMDecoders` with one input width per stage
+    :class:`~.necks.LocalMIMDecoders` with one input width per stage
     (``in_dims``, filled from the backbone when omitted) and no cls token;
     ``head``: :class:`~.localmim.LocalMIMHead` (the same masked loss and
     weights as the ViT version); ``target_generator``: :class:`HOGTarget` or
@@ -631,44 +641,11 @@ class LocalMIMSwin(LocalMIM):
 
     tap_name = 'stage'
 
-    def __init__(self, backbone: dict, neck: dict, head: dict,
-                 target_generator: dict, **kwargs) -> None:
-        if isinstance(neck, dict) and isinstance(backbone, dict):
-            dims, depths, _ = resolve_swin_arch(backbone.get('arch', 'base'))
-            last = len(depths) - 1
-            neck = dict(neck)
-            neck.setdefault('with_cls', False)
-            neck.setdefault('scales', (1., ) * len(depths))
-            neck.setdefault('in_dims',
-                            [dims * 2**min(i + 1, last) for i in range(
-                                len(depths))])
-        super().__init__(backbone=backbone, neck=neck, head=head,
-                         target_generator=target_generator, **kwargs)
-        got = [dec.embed.in_features for dec in self.neck.decoders]
-        if got != self.backbone.tap_dims:
-            raise ValueError(f'decoder in_dims {got} differ from the '
-                             f'stage widths {self.backbone.tap_dims}')
-
-    @staticmethod
-    def cells_from_cfg(backbone: dict, neck: dict) -> List[int]:
-        """Tap stride / decoder scale of each stage, from the configs."""
-        _, depths, _ = resolve_swin_arch(backbone.get('arch', 'base'))
-        p, last = backbone.get('patch_size', 4), len(depths) - 1
-        scales = neck.get('scales', (1., ) * len(depths))
-        return [int(p * 2**min(i + 1, last) / s) for i, s in enumerate(
-            scales)]
-
-    def tap_cells(self) -> List[int]:
-        """Target cell of each stage: tap stride / decoder scale."""
-        strides, scales = self.backbone.tap_strides, self.neck.scales
-        if len(scales) != len(strides):
-            raise ValueError(f'{len(strides)} stages but {len(scales)} '
-                             'decoder scales')
-        cells = [int(t / s) for t, s in zip(strides, scales)]
-        if any(t / s != c for t, s, c in zip(strides, scales, cells)):
-            raise ValueError(f'tap strides {strides} and scales {scales} '
-                             'do not give integer cell sizes')
-        return cells
+    def neck_defaults(self, backbone: nn.Module) -> dict:
+        """One decoder per stage, at its tap's grid, on taps without a cls
+        token, with the stage widths."""
+        return dict(in_dims=backbone.tap_dims, with_cls=False,
+                    scales=(1., ) * backbone.num_stages)
 
     def predict_targets(self, inputs: torch.Tensor):
         """Encode, decode and build targets: (preds, targets, unit mask,

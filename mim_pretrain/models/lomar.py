@@ -18,64 +18,13 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ..registry import register_pretrain_model
-from .utils import float32_region, upcast
+from .utils import (float32_region, gather_patches, normalize_patches,
+                    pretrained_cfg, upcast)
 from .vit import VisionTransformer
 
+__all__ = ['LoMaR', 'LoMaRHead', 'LoMaRViT']
+
 SAMPLINGS = ('independent', 'shared')
-
-
-def patchify(imgs: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """``[B, C, H, W]`` -> ``[B, h*w, p*p*C]`` (MAE's (p, q, c) order)."""
-    b, c, h, w = imgs.shape
-    p = patch_size
-    x = imgs.reshape(b, c, h // p, p, w // p, p)
-    return torch.einsum('nchpwq->nhwpqc', x).reshape(
-        b, (h // p) * (w // p), p * p * c)
-
-
-def unpatchify(x: torch.Tensor, patch_size: int, grid: Tuple[int, int],
-               channels: int = 3) -> torch.Tensor:
-    """Inverse of :func:`patchify`: ``[B, h*w, p*p*C]`` -> images."""
-    p = patch_size
-    h, w = grid
-    x = x.reshape(x.shape[0], h, w, p, p, channels)
-    return torch.einsum('nhwpqc->nchpwq', x).reshape(
-        x.shape[0], channels, h * p, w * p)
-
-
-def gather_patches(imgs: torch.Tensor, patch_index: torch.Tensor,
-                   patch_size: int) -> torch.Tensor:
-    """Pixels of chosen patches, cut straight from the images.
-
-    Args:
-        imgs: ``[B, C, H, W]``, H and W multiples of ``patch_size``.
-        patch_index: long ``[B, K]`` raster indices into each image's patch
-            grid.
-        patch_size: patch side ``p``.
-
-    Returns:
-        torch.Tensor: ``[B, K, C, p, p]`` (the layout a patch has in the
-        image, which the patch-embedding kernel expects).
-    """
-    b, c, h, w = imgs.shape
-    p = patch_size
-    cols = w // p
-    x = imgs.reshape(b, c, h // p, p, cols, p)
-    owner = torch.arange(b, device=imgs.device)[:, None]
-    # the advanced indices (image, patch row, patch col) come first
-    return x[owner, :, patch_index // cols, :, patch_index % cols]
-
-
-def normalize_patches(target: torch.Tensor, eps: float = 1e-6
-                      ) -> torch.Tensor:
-    """Per-patch normalisation of pixel targets (``norm_pix_loss``).
-
-    Mean and (unbiased) variance over the last dim, as MAE's and LoMaR's
-    code compute them.
-    """
-    mean = target.mean(dim=-1, keepdim=True)
-    var = target.var(dim=-1, keepdim=True)
-    return (target - mean) / (var + eps)**.5
 
 
 @register_pretrain_model()
@@ -141,8 +90,7 @@ class LoMaRViT(VisionTransformer):
 
     def init_weights(self) -> None:
         super().init_weights()
-        if not (self.init_cfg is not None
-                and self.init_cfg.get('type') == 'Pretrained'):
+        if not pretrained_cfg(self.init_cfg):
             nn.init.normal_(self.mask_token, std=.02)
 
     def check_grid(self, grid: Tuple[int, int]) -> None:
@@ -205,6 +153,8 @@ class LoMaRViT(VisionTransformer):
         """
         noise = torch.rand(batch, self.num_windows, self.window_size**2,
                            device=device)
+        # the lowest-noise patches are masked; MAE's random_masking keeps
+        # them, so sharing it would give other masks for the same draws
         rank = noise.argsort(dim=-1).argsort(dim=-1)
         return rank < self.num_masked
 
@@ -285,8 +235,7 @@ class LoMaRHead(BaseModule):
 
     def init_weights(self) -> None:
         super().init_weights()
-        if not (self.init_cfg is not None
-                and self.init_cfg.get('type') == 'Pretrained'):
+        if not pretrained_cfg(self.init_cfg):
             nn.init.xavier_uniform_(self.predictor.weight)
             nn.init.zeros_(self.predictor.bias)
 

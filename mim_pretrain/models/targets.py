@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..registry import register_pretrain_model
-from .utils import float32_region
+from .utils import float32_region, normalize_patches, patchify
 
 
 @register_pretrain_model()
@@ -131,12 +131,9 @@ class PixelTarget(nn.Module):
     def forward(self, imgs: torch.Tensor, cell: int) -> torch.Tensor:
         """Pixel features ``[B, cell * cell * C, H / cell, W / cell]``,
         float32 (also under autocast, see :func:`float32_region`)."""
-        b, c, h, w = imgs.shape
-        x = imgs.float().reshape(b, c, h // cell, cell, w // cell, cell)
-        x = x.permute(0, 2, 4, 3, 5, 1).reshape(b, h // cell, w // cell, -1)
+        b, _, h, w = imgs.shape
+        x = patchify(imgs.float(), cell).reshape(b, h // cell, w // cell, -1)
         if self.norm_pix:
             with float32_region(x):
-                mean = x.mean(dim=-1, keepdim=True)
-                var = x.var(dim=-1, keepdim=True)
-                x = (x - mean) / (var + 1e-6)**.5
+                x = normalize_patches(x)
         return x.permute(0, 3, 1, 2)

@@ -13,12 +13,14 @@ Parameter names (stable; timm's where timm has the part)::
     blocks.{i}.attn.qkv.{weight,bias}
     blocks.{i}.attn.proj.{weight,bias}
     blocks.{i}.attn.rpe_k.lookup_table_weight   [1, head_dim, 50]  (iRPE)
+    blocks.{i}.attn.rel_pos_h / rel_pos_w        (ViTDet, optional)
+    blocks.{i}.attn.relative_position_bias_table (BEiT, optional)
     blocks.{i}.ls1.gamma / ls2.gamma             (layer scale, optional)
     blocks.{i}.norm2.{weight,bias}
     blocks.{i}.mlp.fc1.{weight,bias}, blocks.{i}.mlp.fc2.{weight,bias}
     norm.{weight,bias}                            (final norm, optional)
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Hashable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -26,7 +28,10 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 
-from .utils.irpe import IRPEKeyBias
+from .utils import (DropPath, IRPEKeyBias, LayerScale, Mlp, SinCosPosition,
+                    beit_bias_index, cached, decomposed_rel_pos,
+                    pretrained_cfg, resize_beit_table, resize_pos_table,
+                    xavier_init_)
 
 # name -> (embed_dims, depth, num_heads, mlp_ratio)
 ARCHS: Dict[str, Tuple[int, int, int, float]] = {
@@ -66,39 +71,6 @@ def resolve_arch(arch: Union[str, dict]) -> Tuple[int, int, int, float]:
                          f'by num_heads {arch["num_heads"]}')
     return (arch['embed_dims'], arch['depth'], arch['num_heads'],
             float(arch.get('mlp_ratio', 4.0)))
-
-
-def sincos_pos_embed_2d(embed_dims: int, grid_h: int, grid_w: int,
-                        temperature: float = 10000.) -> torch.Tensor:
-    """Fixed 2-D sin-cos position embedding, MAE's layout.
-
-    The first half of the channels encodes the column, the second half the
-    row; each half is ``[sin(pos * omega), cos(pos * omega)]`` with
-    ``omega_k = 1 / temperature^(k / (C/4))``.
-
-    Args:
-        embed_dims: channels, a multiple of 4.
-        grid_h: rows.
-        grid_w: columns.
-        temperature: the frequency base.
-
-    Returns:
-        torch.Tensor: ``[grid_h * grid_w, embed_dims]`` in raster order.
-    """
-    if embed_dims % 4:
-        raise ValueError(f'sin-cos position needs embed_dims % 4 == 0, got '
-                         f'{embed_dims}')
-    quarter = embed_dims // 4
-    omega = 1. / temperature**(
-        torch.arange(quarter, dtype=torch.float64) / quarter)
-    rows = torch.arange(grid_h, dtype=torch.float64).repeat_interleave(grid_w)
-    cols = torch.arange(grid_w, dtype=torch.float64).repeat(grid_h)
-
-    def enc(pos):
-        out = pos[:, None] * omega[None]
-        return torch.cat([out.sin(), out.cos()], dim=1)
-
-    return torch.cat([enc(cols), enc(rows)], dim=1).float()
 
 
 class PatchEmbed(nn.Module):
@@ -152,48 +124,6 @@ class PatchEmbed(nn.Module):
                         self.proj.bias)
 
 
-class LayerScale(nn.Module):
-    """Per-channel learned scale (CaiT / BEiT layer scale)."""
-
-    def __init__(self, dims: int, init_value: float) -> None:
-        super().__init__()
-        self.gamma = nn.Parameter(torch.full((dims, ), float(init_value)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gamma
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: drop the residual branch per sample."""
-
-    def __init__(self, prob: float = 0.) -> None:
-        super().__init__()
-        self.prob = prob
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.prob == 0. or not self.training:
-            return x
-        keep = 1 - self.prob
-        shape = (x.shape[0], ) + (1, ) * (x.ndim - 1)
-        return x * x.new_empty(shape).bernoulli_(keep).div_(keep)
-
-    def extra_repr(self) -> str:
-        return f'prob={self.prob}'
-
-
-class Mlp(nn.Module):
-    """fc1 -> GELU -> fc2."""
-
-    def __init__(self, dims: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dims, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dims)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
-
-
 class Attention(nn.Module):
     """Multi-head self-attention through ``scaled_dot_product_attention``.
 
@@ -201,7 +131,7 @@ class Attention(nn.Module):
     ``attn_mask``, so the fused kernels still run.
 
     Args:
-        dims: token channels.
+        dim: token channels.
         num_heads: heads.
         qkv_bias: bias of the qkv projection.
         attn_drop: dropout on attention weights (training only).
@@ -220,8 +150,8 @@ class Attention(nn.Module):
     """
 
     def __init__(self,
-                 dims: int,
-                 num_heads: int,
+                 dim: int,
+                 num_heads: int = 8,
                  qkv_bias: bool = True,
                  attn_drop: float = 0.,
                  irpe: Optional[dict] = None,
@@ -229,10 +159,12 @@ class Attention(nn.Module):
                  rel_bias_size: Optional[Tuple[int, int]] = None) -> None:
         super().__init__()
         self.num_heads = num_heads
-        self.head_dim = dims // num_heads
-        self.qkv = nn.Linear(dims, dims * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dims, dims)
+        self.head_dim = dim // num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
         self.attn_drop = attn_drop
+        # the position biases are None when unused (they are not layers
+        # applied to the tokens, so nn.Identity would not stand in for them)
         self.rpe_k = (IRPEKeyBias(self.head_dim, **irpe)
                       if irpe is not None else None)
         if rel_pos_size is not None:
@@ -249,7 +181,7 @@ class Attention(nn.Module):
                 torch.zeros(n, num_heads))
         else:
             self.relative_position_bias_table = None
-        self._bias_index: Dict[Tuple, torch.Tensor] = {}
+        self._bias_index: Dict[Hashable, torch.Tensor] = {}
 
     def beit_bias(self, grid: Tuple[int, int], prefix: int) -> torch.Tensor:
         """BEiT-style bias ``[heads, L, L]`` for a grid with ``prefix``
@@ -257,18 +189,11 @@ class Attention(nn.Module):
         table = self.relative_position_bias_table
         src = self.rel_bias_size
         if tuple(grid) != tuple(src):
-            spatial = table[:-3].t().reshape(1, -1, 2 * src[0] - 1,
-                                             2 * src[1] - 1)
-            spatial = F.interpolate(
-                spatial.float(), size=(2 * grid[0] - 1, 2 * grid[1] - 1),
-                mode='bicubic', align_corners=False)[0]
-            table = torch.cat([spatial.flatten(1).t().to(table.dtype),
-                               table[-3:]])
-        key = (grid[0], grid[1], prefix, table.device)
-        index = self._bias_index.get(key)
-        if index is None:
-            index = beit_bias_index(*grid, prefix).to(table.device)
-            self._bias_index[key] = index
+            table = resize_beit_table(table, (2 * src[0] - 1, 2 * src[1] - 1),
+                                      (2 * grid[0] - 1, 2 * grid[1] - 1))
+        index = cached(
+            self._bias_index, (grid[0], grid[1], prefix, table.device),
+            lambda: beit_bias_index(*grid, prefix).to(table.device))
         return table[index].permute(2, 0, 1)
 
     def forward(self, x: torch.Tensor,
@@ -311,10 +236,11 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block with optional layer scale and drop path.
+    """Pre-norm transformer block with optional layer scale and drop path
+    (``nn.Identity`` when off).
 
     Args:
-        dims: token channels.
+        dim: token channels.
         num_heads: heads.
         mlp_ratio: hidden / token channels of the MLP.
         qkv_bias: bias of the qkv projection.
@@ -334,8 +260,8 @@ class Block(nn.Module):
     """
 
     def __init__(self,
-                 dims: int,
-                 num_heads: int,
+                 dim: int,
+                 num_heads: int = 8,
                  mlp_ratio: float = 4.,
                  qkv_bias: bool = True,
                  drop_path: float = 0.,
@@ -348,17 +274,21 @@ class Block(nn.Module):
                  rel_bias_size: Optional[Tuple[int, int]] = None) -> None:
         super().__init__()
         self.window_size = window_size
-        self.norm1 = nn.LayerNorm(dims, eps=norm_eps)
-        self.attn = Attention(dims, num_heads, qkv_bias, attn_drop, irpe,
-                              rel_pos_size, rel_bias_size)
-        self.norm2 = nn.LayerNorm(dims, eps=norm_eps)
-        self.mlp = Mlp(dims, int(dims * mlp_ratio))
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+        self.attn = Attention(
+            dim=dim, num_heads=num_heads, qkv_bias=qkv_bias,
+            attn_drop=attn_drop, irpe=irpe, rel_pos_size=rel_pos_size,
+            rel_bias_size=rel_bias_size)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = Mlp(in_features=dim, hidden_features=int(dim * mlp_ratio))
         if layer_scale_init is not None:
-            self.ls1 = LayerScale(dims, layer_scale_init)
-            self.ls2 = LayerScale(dims, layer_scale_init)
+            self.ls1 = LayerScale(dim, init_values=layer_scale_init)
+            self.ls2 = LayerScale(dim, init_values=layer_scale_init)
         else:
             self.ls1 = self.ls2 = nn.Identity()
-        self.drop_path = DropPath(drop_path)
+        # one module for both branches: each call draws its own mask
+        self.drop_path = DropPath(drop_path) if drop_path > 0. \
+            else nn.Identity()
 
     def forward(self, x: torch.Tensor,
                 grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
@@ -412,7 +342,8 @@ class VisionTransformer(BaseModule):
         drop_path_rate: stochastic depth of the last block (linear from 0).
         layer_scale_init: None, or the layer scale initial value.
         norm_eps: LayerNorm epsilon (1e-6 as MAE, LoMaR and LocalMIM).
-        final_norm: apply ``norm`` to the output.
+        final_norm: apply ``norm`` to the output (``nn.Identity`` when
+            False).
         pad_to_patch: pad inputs the patch size does not divide.
         with_cp: activation checkpointing of each block (saves memory).
         window_size: 0 for global attention in every block; otherwise
@@ -461,7 +392,7 @@ class VisionTransformer(BaseModule):
             self.pos_embed = nn.Parameter(
                 torch.zeros(1, 1 + self.pos_grid[0] * self.pos_grid[1],
                             dims))
-        self._sincos: Dict[Tuple, torch.Tensor] = {}
+        self._sincos = SinCosPosition(dims)
         if rel_pos not in (None, 'decomposed', 'beit'):
             raise ValueError(f"rel_pos must be None, 'decomposed' or 'beit', "
                              f'got {rel_pos!r}')
@@ -473,19 +404,21 @@ class VisionTransformer(BaseModule):
             ws = window_size if i not in self.global_blocks else 0
             size = (ws, ws) if ws else full
             blocks.append(
-                Block(dims, heads, mlp_ratio, qkv_bias, rates[i],
-                      layer_scale_init, norm_eps, irpe=irpe,
+                Block(dim=dims, num_heads=heads, mlp_ratio=mlp_ratio,
+                      qkv_bias=qkv_bias, drop_path=rates[i],
+                      layer_scale_init=layer_scale_init, norm_eps=norm_eps,
+                      irpe=irpe,
                       rel_pos_size=size if rel_pos == 'decomposed' else None,
                       window_size=ws,
                       rel_bias_size=size if rel_pos == 'beit' else None))
         self.blocks = nn.ModuleList(blocks)
-        self.norm = nn.LayerNorm(dims, eps=norm_eps) if final_norm else None
+        self.norm = nn.LayerNorm(dims, eps=norm_eps) if final_norm \
+            else nn.Identity()
 
     def init_weights(self) -> None:
         """MAE's initialisation unless an ``init_cfg`` loads weights."""
         super().init_weights()
-        if self.init_cfg is not None and self.init_cfg.get(
-                'type') == 'Pretrained':
+        if pretrained_cfg(self.init_cfg):
             return
         w = self.patch_embed.proj.weight.data
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
@@ -501,14 +434,10 @@ class VisionTransformer(BaseModule):
         if self.pos_embed_type == 'none':
             return None
         if self.pos_embed_type == 'sincos':
-            key = (grid, device, dtype)
-            if key not in self._sincos:
-                self._sincos[key] = sincos_pos_embed_2d(
-                    self.embed_dims, *grid).to(device, dtype)[None]
-            return self._sincos[key]
+            return self._sincos(grid, device, dtype)
         pos = self.pos_embed[:, 1:]
         if grid != self.pos_grid:
-            pos = resize_pos_embed(pos, self.pos_grid, grid)
+            pos = resize_pos_table(pos[0], self.pos_grid, grid)[None]
         return pos
 
     def embed(self, x: torch.Tensor
@@ -556,94 +485,4 @@ class VisionTransformer(BaseModule):
                 x = blk(x, grid)
             if i in out_indices:
                 taps.append(x)
-        if self.norm is not None:
-            x = self.norm(x)
-        return x, taps
-
-
-def xavier_init_(module: nn.Module) -> None:
-    """MAE's initialisation of the layers inside ``module``: xavier-uniform
-    Linear weights with zero biases, LayerNorms at ones and zeros."""
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-def beit_bias_index(h: int, w: int, prefix: int = 1) -> torch.Tensor:
-    """Index into a BEiT relative position bias table for every token pair.
-
-    Patch pair (i, j): ``(dr + h - 1) * (2w - 1) + (dc + w - 1)`` with
-    ``(dr, dc)`` = position i - position j; with a cls token: cls->token
-    ``T - 3``, token->cls ``T - 2``, cls->cls ``T - 1`` (``T`` the table
-    length). Returns a long ``[L, L]``.
-    """
-    rows = torch.arange(h).repeat_interleave(w)
-    cols = torch.arange(w).repeat(h)
-    idx = (rows[:, None] - rows[None] + h - 1) * (2 * w - 1) + (
-        cols[:, None] - cols[None] + w - 1)
-    if not prefix:
-        return idx
-    total = (2 * h - 1) * (2 * w - 1) + 3
-    out = torch.empty(h * w + 1, h * w + 1, dtype=torch.long)
-    out[1:, 1:] = idx
-    out[0, 1:] = total - 3
-    out[1:, 0] = total - 2
-    out[0, 0] = total - 1
-    return out
-
-
-def _rel_pos_table(size: int, table: torch.Tensor) -> torch.Tensor:
-    """``[size, size, C]`` embeddings of every (query, key) offset along one
-    axis, the table linearly resized when it was made for another size."""
-    length = 2 * size - 1
-    if table.shape[0] != length:
-        table = F.interpolate(
-            table.t()[None].float(), size=length,
-            mode='linear')[0].t().to(table.dtype)
-    coords = torch.arange(size, device=table.device)
-    return table[coords[:, None] - coords[None, :] + size - 1]
-
-
-def decomposed_rel_pos(q: torch.Tensor, grid: Tuple[int, int],
-                       table_h: torch.Tensor,
-                       table_w: torch.Tensor) -> torch.Tensor:
-    """ViTDet's decomposed relative position bias.
-
-    ``bias[i, j] = q_i . Rh[row_i - row_j] + q_i . Rw[col_i - col_j]`` with
-    the unscaled query; pairs involving prefix (cls) tokens get 0.
-
-    Args:
-        q: ``[B, heads, L, head_dim]`` queries, prefix tokens first.
-        grid: (rows, cols) of the grid tokens.
-        table_h: ``[2 * rows' - 1, head_dim]``.
-        table_w: ``[2 * cols' - 1, head_dim]``.
-
-    Returns:
-        torch.Tensor: ``[B, heads, L, L]``.
-    """
-    h, w = grid
-    b, heads, n, d = q.shape
-    prefix = n - h * w
-    rq = q[:, :, prefix:].reshape(b, heads, h, w, d)
-    rel_h = torch.einsum('bnhwc,hkc->bnhwk', rq, _rel_pos_table(h, table_h))
-    rel_w = torch.einsum('bnhwc,wkc->bnhwk', rq, _rel_pos_table(w, table_w))
-    bias = (rel_h[..., :, None] + rel_w[..., None, :]).reshape(
-        b, heads, h * w, h * w)
-    if prefix:
-        bias = F.pad(bias, (prefix, 0, prefix, 0))
-    return bias
-
-
-def resize_pos_embed(pos: torch.Tensor, src: Tuple[int, int],
-                     dst: Tuple[int, int]) -> torch.Tensor:
-    """Bicubic resize of grid position embeddings ``[1, h*w, C]``."""
-    c = pos.shape[-1]
-    grid = pos.reshape(1, src[0], src[1], c).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid.float(), size=dst, mode='bicubic',
-                         align_corners=False).to(pos.dtype)
-    return grid.permute(0, 2, 3, 1).reshape(1, dst[0] * dst[1], c)
+        return self.norm(x), taps

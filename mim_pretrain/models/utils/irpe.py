@@ -23,10 +23,12 @@ are clipped and the same table serves any grid. The 2-D bucket is
 bucket, 50 in all.
 """
 import math
-from typing import Dict, Optional, Tuple
+from typing import Dict, Hashable, Optional, Tuple
 
 import torch
 import torch.nn as nn
+
+from .cache import cached
 
 
 def piecewise_bucket(d: torch.Tensor, alpha: float, beta: float,
@@ -122,19 +124,16 @@ class IRPEKeyBias(nn.Module):
         # authors' name and layout: [shared heads = 1, head_dim, buckets]
         self.lookup_table_weight = nn.Parameter(
             torch.zeros(1, head_dim, self.num_buckets))
-        self._ids: Dict[Tuple, torch.Tensor] = {}
+        self._ids: Dict[Hashable, torch.Tensor] = {}
 
     def bucket_ids(self, grid: Tuple[int, int], device: torch.device,
                    num_prefix: Optional[int] = None) -> torch.Tensor:
         """Cached ``[L, L]`` bucket indices of a grid (computed once)."""
         prefix = self.num_prefix if num_prefix is None else num_prefix
-        key = (grid[0], grid[1], prefix, device)
-        ids = self._ids.get(key)
-        if ids is None:
-            ids = irpe_bucket_ids(grid[0], grid[1], prefix, self.alpha,
-                                  self.beta, self.gamma).to(device)
-            self._ids[key] = ids
-        return ids
+        return cached(
+            self._ids, (grid[0], grid[1], prefix, device),
+            lambda: irpe_bucket_ids(grid[0], grid[1], prefix, self.alpha,
+                                    self.beta, self.gamma).to(device))
 
     def forward(self, q: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
         """Bias ``q_i . w[:, bucket(i, j)]`` for every head and pair.

@@ -1,0 +1,64 @@
+"""ViTDet's simple feature pyramid: one single-stride ViT map to a
+multi-scale pyramid for detection."""
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ...registry import register_transfer_model
+from ..utils import LayerNorm2d, rescale_layers
+
+
+@register_transfer_model()
+class ViTFeaturePyramid(nn.Module):
+    """Single-stride ViT maps to a 4x / 2x / 1x / 0.5x pyramid.
+
+    With one input map (ViTDet): every level is made from it (2 transposed
+    convs with LayerNorm + GELU, 1 transposed conv, identity, max pool), then
+    a 1x1 and a 3x3 conv with LayerNorm to ``out_channels`` (ViTDet's simple
+    feature pyramid). With four input maps (BEiT/MAE/LocalMIM segmentation),
+    use mmseg's ``Feature2Pyramid`` instead.
+
+    Args:
+        in_channels: ViT width.
+        out_channels: pyramid width.
+        scales: output scales relative to the input stride, from
+            (4, 2, 1, 0.5, 0.25): (4, 2, 1, 0.5) for 16-px patches gives
+            strides 4-32; (2, 1, 0.5, 0.25) does for 8-px patches.
+        num_outs: number of outputs; levels beyond ``len(scales)`` are
+            stride-2 subsamplings of the last one (the RPN's extra level).
+    """
+
+    def __init__(self,
+                 in_channels: int = 768,
+                 out_channels: int = 256,
+                 scales: Sequence[float] = (4., 2., 1., 0.5),
+                 num_outs: Optional[int] = None) -> None:
+        super().__init__()
+        self.scales = tuple(scales)
+        self.num_outs = num_outs or len(scales)
+        if self.num_outs < len(scales):
+            raise ValueError(f'num_outs {num_outs} < {len(scales)} scales')
+        c = in_channels
+        stages = []
+        for s in scales:
+            layers, width = rescale_layers(s, c, 'max')
+            layers += [
+                nn.Conv2d(width, out_channels, 1, bias=False),
+                LayerNorm2d(out_channels, eps=1e-6),
+                nn.Conv2d(out_channels, out_channels, 3, padding=1,
+                          bias=False),
+                LayerNorm2d(out_channels, eps=1e-6)
+            ]
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.ModuleList(stages)
+
+    def forward(self, inputs: Sequence[torch.Tensor]
+                ) -> Tuple[torch.Tensor, ...]:
+        """The pyramid, fine to coarse, from the last of ``inputs``."""
+        x = inputs[-1]
+        outs = [stage(x) for stage in self.stages]
+        while len(outs) < self.num_outs:
+            outs.append(F.max_pool2d(outs[-1], 1, stride=2))
+        return tuple(outs)
