@@ -1,7 +1,11 @@
 """The few fixes the pinned OpenMMLab stack needs on a current PyTorch.
 
 Each fix names the upstream problem it covers and when it can be removed.
-They are applied once, when :mod:`mim_pretrain` is imported.
+They are applied once, when :mod:`mim_pretrain` is imported; each patched
+entry point is logged once per process, when a run starts
+(:func:`log_applied`). Checks of the input data are not workarounds and
+are not here: they are opt-in transforms and checks in
+:mod:`mim_pretrain.datasets`.
 
 Checkpoint loading under ``torch.load(weights_only=True)``
 ----------------------------------------------------------
@@ -58,21 +62,6 @@ Fix: ``put`` writes a temporary file in the same folder and renames it over
 the destination (``os.replace``, atomic on POSIX): a checkpoint file either
 exists complete or not at all. Remove when mmengine writes atomically.
 
-Broken images and label maps
-----------------------------
-Upstream: OpenCV decodes a truncated JPEG without an error (the missing part
-is grey), and a decoding error names no file; mmseg's losses fail on label
-values beyond the class count with an index error that names no file (or, on
-a GPU, a device-side assert).
-
-Fix: image bytes are checked for their end marker (JPEG ``FFD9`` after the
-last scan, PNG ``IEND``) before decoding; any load error of
-``LoadImageFromFile`` and of mmseg's ``LoadAnnotations`` is re-raised with
-the file's path; with ``ignore_empty=True`` (the user asked to skip broken
-images) each skipped file is logged with a running count; and every mmseg
-sample's labels are checked against the dataset's classes (255 = ignore),
-naming the label file and the bad values.
-
 mmcv's RoIAlign and NMS under mixed precision
 ---------------------------------------------
 Upstream: mmcv 2.1.0's RoIAlign kernels (CPU and CUDA) dispatch on float32,
@@ -96,15 +85,12 @@ import os
 import os.path as osp
 import pickle
 import tempfile
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
-import mmcv
 import mmengine.dist.utils as dist_utils
-import numpy as np
 import torch
 import torch.distributed as torch_dist
 from mmcv.ops.nms import NMSop
-from mmcv.transforms import LoadImageFromFile
 from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
 from mmengine.fileio.backends import LocalBackend
 from mmengine.logging import print_log
@@ -245,124 +231,6 @@ def atomic_put(self, obj: bytes, filepath) -> None:
         raise
 
 
-_JPEG_SOI, _PNG_SIG = b'\xff\xd8', b'\x89PNG\r\n\x1a\n'
-
-
-def truncation_error(content: bytes) -> Optional[str]:
-    """Why encoded JPEG/PNG bytes are truncated, or None when complete.
-
-    A JPEG must have an end-of-image marker after its last start-of-scan
-    (0xFF is byte-stuffed inside scans, so the marker cannot occur there);
-    a PNG must have its ``IEND`` chunk. Other formats are not judged.
-    """
-    head = bytes(content[:8])
-    if head.startswith(_JPEG_SOI):
-        sos = content.rfind(b'\xff\xda')
-        if sos < 0 or content.find(b'\xff\xd9', sos) < 0:
-            return 'truncated JPEG (no end-of-image marker after the scan)'
-    elif head == _PNG_SIG and content.rfind(b'IEND') < 0:
-        return 'truncated PNG (no IEND chunk)'
-    return None
-
-
-_upstream_imfrombytes = mmcv.imfrombytes
-
-
-def imfrombytes(content: bytes, *args, **kwargs):
-    """``mmcv.imfrombytes`` that refuses truncated or undecodable bytes."""
-    problem = truncation_error(content)
-    if problem:
-        raise ValueError(problem)
-    img = _upstream_imfrombytes(content, *args, **kwargs)
-    if img is None:
-        raise ValueError('the bytes could not be decoded as an image')
-    return img
-
-
-_upstream_load_image = LoadImageFromFile.transform
-_skipped_images = {'count': 0}
-
-
-def load_image_transform(self, results: dict):
-    """``LoadImageFromFile.transform`` whose errors name the file."""
-    try:
-        out = _upstream_load_image(self, results)
-    except Exception as e:
-        raise type(e)(f'failed to load image {results.get("img_path")}: '
-                      f'{e}') if _plain_ctor(e) else e
-    if out is None:
-        _skipped_images['count'] += 1
-        print_log(
-            f'LoadImageFromFile(ignore_empty=True): skipped unreadable image '
-            f'{results.get("img_path")} ({_skipped_images["count"]} skipped '
-            'so far in this process)', logger='current',
-            level=logging.WARNING)
-    return out
-
-
-def _plain_ctor(e: Exception) -> bool:
-    """Whether ``type(e)(message)`` rebuilds the exception."""
-    try:
-        type(e)('x')
-        return True
-    except Exception:
-        return False
-
-
-def _patch_mmseg() -> None:
-    from mmseg.datasets import BaseSegDataset
-    from mmseg.datasets.transforms import LoadAnnotations
-    if getattr(BaseSegDataset, '_mim_checked', False):
-        return
-    upstream_load = LoadAnnotations.transform
-    upstream_prepare = BaseSegDataset.prepare_data
-
-    def load_annotations(self, results: dict) -> dict:
-        try:
-            return upstream_load(self, results)
-        except Exception as e:
-            raise type(e)(f'failed to load label map '
-                          f'{results.get("seg_map_path")}: {e}') \
-                if _plain_ctor(e) else e
-
-    def prepare_data(self, idx):
-        data = upstream_prepare(self, idx)
-        sample = data.get('data_samples') if isinstance(data, dict) else None
-        seg = getattr(sample, 'gt_sem_seg', None)
-        if seg is not None:
-            check_labels(seg.data, len(self.metainfo['classes']),
-                         sample.metainfo.get('seg_map_path'))
-        return data
-
-    LoadAnnotations.transform = load_annotations
-    BaseSegDataset.prepare_data = prepare_data
-    BaseSegDataset._mim_checked = True
-
-
-def check_labels(labels: torch.Tensor, num_classes: int, path: str,
-                 ignore_index: int = 255) -> None:
-    """Raise when a label map holds values that are not classes.
-
-    Args:
-        labels: the label map (after ``reduce_zero_label`` / ``label_map``).
-        num_classes: the dataset's class count.
-        path: the label file, for the message.
-        ignore_index: the value that marks ignored pixels.
-
-    Raises:
-        ValueError: names the file, the bad values and the valid range.
-    """
-    bad = (labels >= num_classes) & (labels != ignore_index)
-    if bool(bad.any()):
-        values = np.unique(labels[bad].cpu().numpy()).tolist()
-        raise ValueError(
-            f'label map {path} has values {values[:10]} that are not classes '
-            f'of this dataset ({num_classes} classes: 0-{num_classes - 1}, '
-            f'{ignore_index} = ignore, after reduce_zero_label/label_map). '
-            'Check the annotation files and the dataset\'s classes / '
-            'reduce_zero_label settings.')
-
-
 _upstream_build_dataloader = Runner.build_dataloader
 
 
@@ -371,6 +239,7 @@ def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
 
     Same arguments and result as upstream; see the module docstring.
     """
+    log_applied()  # the run's logger exists now: report the fixes once
     collate = dataloader.get('collate_fn') if isinstance(dataloader,
                                                          dict) else None
     if isinstance(collate, dict) and '_scope_' in collate:
@@ -450,19 +319,60 @@ def nms_forward(ctx, bboxes: torch.Tensor, scores: torch.Tensor,
     return _upstream_nms_forward(ctx, bboxes.float(), scores.float(), *args)
 
 
+def _entry(owner, attribute: str) -> str:
+    """A short name of a patched entry point, e.g. ``mmcv NMSop.forward``."""
+    if isinstance(owner, type):
+        return (f'{owner.__module__.split(".")[0]} '
+                f'{owner.__qualname__}.{attribute}')
+    return f'{owner.__name__}.{attribute}'
+
+
+# (owner, attribute, replacement, the upstream problem in a few words)
+PATCHES = (
+    (Runner, 'build_dataloader', staticmethod(build_dataloader),
+     "passes a base's '_scope_' to collate_fn"),
+    (dist_utils, '_init_dist_pytorch', init_dist_pytorch,
+     'needs a GPU and nccl'),
+    (MMDistributedDataParallel, '__init__', ddp_init,
+     'refuses CPU modules and CPU SyncBN'),
+    (LocalBackend, 'put', atomic_put, 'non-atomic checkpoint writes'),
+    (SingleRoIExtractor, 'forward', roi_extractor_forward,
+     'RoIAlign lacks bfloat16'),
+    (NMSop, 'forward', staticmethod(nms_forward),
+     'NMS reads float32 only'),
+)
+_CHECKPOINT_ENTRY = ("mmengine CheckpointLoader scheme ''",
+                     'torch>=2.6 weights_only default')
+_applied: List[Tuple[str, str]] = []  # (entry point, problem) of apply()
+_logged = {'done': False}
+
+
+def log_applied() -> None:
+    """Log each entry point :func:`apply` patched, once per process.
+
+    One line per entry point, naming it and the upstream problem. It runs
+    when a Runner first builds a dataloader (see :func:`build_dataloader`):
+    the run's logger exists by then, so the lines reach its log file and,
+    in a distributed run, only rank 0's console; a process that runs no
+    Runner (``--help``, converters) prints nothing.
+    """
+    if _logged['done']:
+        return
+    _logged['done'] = True
+    for entry, problem in _applied:
+        print_log(f'mim_pretrain.compat: patched {entry} ({problem})',
+                  logger='current')
+
+
 def apply() -> None:
-    """Apply every fix (idempotent)."""
+    """Apply every fix (idempotent); :func:`log_applied` reports them."""
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_local_checkpoint, force=True)
-    Runner.build_dataloader = staticmethod(build_dataloader)
-    dist_utils._init_dist_pytorch = init_dist_pytorch
-    MMDistributedDataParallel.__init__ = ddp_init
-    LocalBackend.put = atomic_put
-    mmcv.imfrombytes = imfrombytes
-    LoadImageFromFile.transform = load_image_transform
-    _patch_mmseg()
-    SingleRoIExtractor.forward = roi_extractor_forward
-    NMSop.forward = staticmethod(nms_forward)
+    applied = [_CHECKPOINT_ENTRY]
+    for owner, attribute, replacement, problem in PATCHES:
+        setattr(owner, attribute, replacement)
+        applied.append((_entry(owner, attribute), problem))
+    _applied[:] = applied
 
 
 apply()

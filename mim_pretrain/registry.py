@@ -9,8 +9,14 @@ The rule (see ``docs/registration.md``):
   ``MODELS`` registries of mmdet, mmseg *and* mmpretrain under the same name,
   so a detection config (scope ``mmdet``) and a segmentation config (scope
   ``mmseg``) both write a plain ``type='...'`` with no scope prefix.
-* Engine parts (hooks, optimizer-wrapper constructors) go into mmengine's root
-  registries, which every scope searches.
+* Data transforms go into the ``TRANSFORMS`` registries of mmpretrain, mmdet
+  and mmseg under one name (segmentation-only ones into mmseg's alone).
+* Engine parts (hooks, loops, optimizer wrappers and their constructors) go
+  into mmengine's root registries, which every scope searches.
+
+Everything goes through :func:`register_in`, so it is listed by
+:func:`registered_modules` and an unknown constructor argument is reported
+the same way for every module (:func:`name_unknown_arguments`).
 
 Every config loads the package with
 ``custom_imports = dict(imports=['mim_pretrain'], allow_failed_imports=False)``
@@ -23,9 +29,12 @@ import re
 from typing import Callable, List, Optional, Sequence, Tuple, Type
 
 from mmdet.registry import MODELS as MMDET_MODELS
+from mmdet.registry import TRANSFORMS as MMDET_TRANSFORMS
 from mmengine.registry import Registry
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+from mmpretrain.registry import TRANSFORMS as MMPRETRAIN_TRANSFORMS
 from mmseg.registry import MODELS as MMSEG_MODELS
+from mmseg.registry import TRANSFORMS as MMSEG_TRANSFORMS
 
 # (registry scope, registry name, module name) of everything registered here
 _REGISTERED: List[Tuple[str, str, str]] = []
@@ -89,6 +98,12 @@ def name_unknown_arguments(cls: Type) -> Type:
     The wrapped constructor raises ``TypeError`` naming the class, the
     argument, the closest valid argument and all valid ones.
 
+    The class is blamed only for an argument given to it that its own
+    signature refuses (following ``**kwargs`` up the class hierarchy, see
+    :func:`accepted_arguments`). A constructor may build nested modules
+    from their configs (a head builds its loss): an unknown argument in
+    those is the nested module's, and its error goes on untouched.
+
     Args:
         cls: the class (changed in place).
 
@@ -105,12 +120,12 @@ def name_unknown_arguments(cls: Type) -> Type:
             init(self, *args, **kwargs)
         except TypeError as e:
             match = _UNKNOWN.search(str(e))
-            if match is None:
-                raise
+            bad = match.group(1) if match else None
             # named after the class built (a subclass may be unregistered)
             built = type(self)
-            bad = match.group(1)
             valid = accepted_arguments(built)
+            if bad not in kwargs or bad in valid:
+                raise  # not an argument of this call that it refuses
             close = difflib.get_close_matches(bad, valid, n=1)
             hint = f'; did you mean {close[0]!r}?' if close else '.'
             raise TypeError(
@@ -120,6 +135,33 @@ def name_unknown_arguments(cls: Type) -> Type:
     __init__._names_unknown = True
     cls.__init__ = __init__
     return cls
+
+
+def register_engine(registry: Registry,
+                    name: Optional[str] = None) -> Callable[[Type], Type]:
+    """Register an engine part (hook, loop, optimizer wrapper or
+    constructor) in one of mmengine's root registries, found from every
+    scope.
+
+    Args:
+        registry: the root registry, e.g. ``mmengine.registry.HOOKS``.
+        name: the registered name (default: the class name).
+    """
+    return register_in([registry], name=name)
+
+
+def register_transform(name: Optional[str] = None) -> Callable:
+    """Register a data transform in mmpretrain's, mmdet's and mmseg's
+    ``TRANSFORMS``, under one name."""
+    return register_in(
+        [MMPRETRAIN_TRANSFORMS, MMDET_TRANSFORMS, MMSEG_TRANSFORMS],
+        name=name)
+
+
+def register_seg_transform(name: Optional[str] = None) -> Callable:
+    """Register a segmentation-only data transform in mmseg's
+    ``TRANSFORMS``."""
+    return register_in([MMSEG_TRANSFORMS], name=name)
 
 
 def register_pretrain_model(name: Optional[str] = None) -> Callable:

@@ -127,8 +127,9 @@ def _fresh_logger(name):
 
 
 def _load(path, **kwargs):
-    from mmcv.transforms import LoadImageFromFile
-    return LoadImageFromFile(**kwargs)(dict(img_path=path, img_prefix=None))
+    from mim_pretrain.datasets.transforms import CheckedLoadImageFromFile
+    return CheckedLoadImageFromFile(**kwargs)(
+        dict(img_path=path, img_prefix=None))
 
 
 def test_truncated_and_corrupt_images_name_the_file(coco, tmp_path):

@@ -10,6 +10,8 @@ from mmengine.logging import print_log
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS
 
+from ..registry import register_engine
+
 DTYPES = ('auto', 'bfloat16', 'float16')
 
 
@@ -43,7 +45,7 @@ def resolve_amp_dtype(dtype: Union[str, torch.dtype, None],
     return getattr(torch, dtype)
 
 
-@OPTIM_WRAPPERS.register_module()
+@register_engine(OPTIM_WRAPPERS)
 class MixedPrecisionOptimWrapper(AmpOptimWrapper):
     """mmengine's ``AmpOptimWrapper`` that also runs on a CPU and uses
     bfloat16 where it can.

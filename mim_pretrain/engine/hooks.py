@@ -8,10 +8,12 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
+from ..registry import register_engine
+
 ACTIONS = ('stop', 'skip')
 
 
-@HOOKS.register_module()
+@register_engine(HOOKS)
 class FiniteLossHook(Hook):
     """Stop on, or skip, a step whose loss or gradients are NaN or infinite,
     without a host sync of its own.

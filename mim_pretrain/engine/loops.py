@@ -39,6 +39,7 @@ from mmengine.logging import print_log
 from mmengine.registry import LOOPS
 from mmengine.runner.loops import EpochBasedTrainLoop, IterBasedTrainLoop
 
+from ..registry import register_engine
 
 # phases of an iteration with their own stream
 _FETCH, _STEP = 0, 1
@@ -170,7 +171,7 @@ class EpochBatches:
         return batches
 
 
-@LOOPS.register_module()
+@register_engine(LOOPS)
 class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     """``EpochBasedTrainLoop`` with exact mid-epoch resume (module docstring).
 
@@ -189,7 +190,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         super().run_iter(idx + self.dataloader.skipped, data_batch)
 
 
-@LOOPS.register_module()
+@register_engine(LOOPS)
 class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
     """``IterBasedTrainLoop`` with per-iteration seeding (module docstring).
 

@@ -8,6 +8,7 @@ from mmengine.optim import DefaultOptimWrapperConstructor
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 from ..models.vit import VisionTransformer
+from ..registry import register_engine
 
 # parameters (by their own name) that never get weight decay besides 1-D ones
 NO_DECAY_NAMES = ('cls_token', 'mask_token', 'pos_embed',
@@ -15,7 +16,7 @@ NO_DECAY_NAMES = ('cls_token', 'mask_token', 'pos_embed',
                   'relative_position_bias_table')
 
 
-@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+@register_engine(OPTIM_WRAPPER_CONSTRUCTORS)
 class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """Layer-wise lr decay (BEiT / MAE fine-tuning) by layer depth.
 

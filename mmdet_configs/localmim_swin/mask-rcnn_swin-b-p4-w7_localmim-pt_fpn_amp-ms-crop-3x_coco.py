@@ -27,6 +27,22 @@ model = dict(
 # fp16 with a dynamic loss scale; fused AdamW
 optim_wrapper = dict(
     type='MixedPrecisionOptimWrapper', optimizer=dict(fused=True))
+# mmdet's pipelines, images loaded with CheckedLoadImageFromFile
+# (mim_pretrain/datasets/transforms.py): a truncated or unreadable image is an
+# error naming the file
+train_dataloader = dict(
+    dataset=dict(pipeline=[
+        dict(t, type='CheckedLoadImageFromFile')
+        if t.type == 'LoadImageFromFile' else t
+        for t in _base_.train_dataloader.dataset.pipeline
+    ]))
+val_dataloader = dict(
+    dataset=dict(pipeline=[
+        dict(t, type='CheckedLoadImageFromFile')
+        if t.type == 'LoadImageFromFile' else t
+        for t in _base_.val_dataloader.dataset.pipeline
+    ]))
+test_dataloader = val_dataloader
 
 # mmengine forbids a second base beside this full upstream config (both
 # would define the runtime), so the repository's runtime additions

@@ -35,15 +35,17 @@ data_root = 'data/coco/'
 metainfo = dict(
     classes=('circle', 'square', 'triangle', 'star', 'ring', 'cross'))
 img_scale = (160, 128)
+# images load with CheckedLoadImageFromFile (mim_pretrain/datasets/
+# transforms.py): a truncated or unreadable image is an error naming the file
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(

@@ -19,7 +19,7 @@ synthetic_run = dict(
         dataset=dict(
             data_root='data/imagenet/',
             pipeline=[
-                dict(type='LoadImageFromFile'),
+                dict(type='CheckedLoadImageFromFile'),
                 dict(
                     type='RandomResizedCrop',
                     scale=96,

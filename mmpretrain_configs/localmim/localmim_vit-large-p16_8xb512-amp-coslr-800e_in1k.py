@@ -5,7 +5,7 @@ _base_ = './localmim_vit-base-p16_8xb256-amp-coslr-1600e_in1k.py'
 
 model = dict(
     backbone=dict(arch='l'),
-    neck=dict(in_dims=1024),
+    neck=dict(in_dims=1024, out_channels=(54, 54, 54, 54)),  # 3 x 18 bins
     target_generator=dict(nbins=18))
 train_dataloader = dict(batch_size=512)
 optim_wrapper = dict(optimizer=dict(lr=1.5e-4 * 4096 / 256))

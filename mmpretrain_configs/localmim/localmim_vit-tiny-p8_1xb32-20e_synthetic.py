@@ -23,7 +23,10 @@ model = dict(
         mask_ratio=0.75,
         out_indices=(0, 1, 2, 3),
         pos_embed='sincos'),
-    neck=dict(in_dims=embed_dims, dims=128, num_heads=4))
+    # out_channels=None: sized from target_generator when the model is
+    # built (HOG's 27 per cell here; variants of this config swap in
+    # PixelTarget, whose cells need 12/48/192/768)
+    neck=dict(in_dims=embed_dims, dims=128, num_heads=4, out_channels=None))
 
 # the built-in run's data, schedule and logging (../_base_/synthetic_run.py;
 # mmengine makes each key an assignment here, see that file); the full-size

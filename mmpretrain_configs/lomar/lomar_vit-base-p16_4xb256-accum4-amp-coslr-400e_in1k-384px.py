@@ -3,7 +3,7 @@
 _base_ = './lomar_vit-base-p16_4xb256-accum4-amp-coslr-400e_in1k.py'
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(
         type='RandomResizedCrop',
         scale=384,

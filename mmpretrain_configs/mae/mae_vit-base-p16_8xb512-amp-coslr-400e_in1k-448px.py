@@ -8,7 +8,7 @@ model = dict(
     backbone=dict(img_size=img_size),
     neck=dict(num_patches=(img_size // 16)**2))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(
         type='RandomResizedCrop',
         scale=img_size,

@@ -14,6 +14,14 @@ resume = False
 optim_wrapper = dict(
     type='MixedPrecisionOptimWrapper', dtype='auto',
     optimizer=dict(fused=True))
+# mmpretrain's MAE pipeline, images loaded with CheckedLoadImageFromFile
+# (mim_pretrain/datasets/transforms.py): a truncated or unreadable image is
+# an error naming the file
+train_pipeline = [
+    dict(t, type='CheckedLoadImageFromFile')
+    if t.type == 'LoadImageFromFile' else t for t in _base_.train_pipeline
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 # mmengine forbids a second base beside this full upstream config (both
 # would define the runtime), so the repository's runtime additions

@@ -19,6 +19,30 @@ model = dict(
             checkpoint='pretrain/localmim_swin-base-w7_backbone.pth')))
 # mmseg's fp32 recipe (tools/train.py --amp for mixed precision); fused AdamW
 optim_wrapper = dict(optimizer=dict(fused=True))
+# mmseg's pipelines with loading steps that check their input, as
+# ../_base_/datasets/ade20k_8xb2.py (mim_pretrain/datasets/transforms.py)
+checked_loading = dict(
+    LoadImageFromFile=dict(type='CheckedLoadImageFromFile'),
+    LoadAnnotations=dict(type='CheckedLoadAnnotations', num_classes=150))
+train_dataloader = dict(
+    dataset=dict(pipeline=[
+        dict(t, **checked_loading.get(t.type, {}))
+        for t in _base_.train_dataloader.dataset.pipeline
+    ]))
+val_dataloader = dict(
+    dataset=dict(pipeline=[
+        dict(t, **checked_loading.get(t.type, {}))
+        for t in _base_.val_dataloader.dataset.pipeline
+    ]))
+test_dataloader = val_dataloader
+tta_pipeline = [
+    dict(_base_.tta_pipeline[0], type='CheckedLoadImageFromFile'),
+    dict(
+        _base_.tta_pipeline[1],
+        transforms=[[dict(t, **checked_loading.get(t.type, {}))
+                     for t in branch]
+                    for branch in _base_.tta_pipeline[1].transforms])
+]
 
 # mmengine forbids a second base beside this full upstream config (both
 # would define the runtime), so the repository's runtime additions

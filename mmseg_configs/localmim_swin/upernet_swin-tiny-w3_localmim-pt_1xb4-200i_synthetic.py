@@ -34,8 +34,11 @@ metainfo = dict(
     classes=('car', 'person', 'tree', 'lamp', 'plant', 'signboard'))
 img_scale = (256, 128)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='CheckedLoadImageFromFile'),
+    dict(
+        type='CheckedLoadAnnotations',
+        num_classes=num_classes,
+        reduce_zero_label=True),
     dict(
         type='RandomResize',
         scale=img_scale,
@@ -47,10 +50,24 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(
+        type='CheckedLoadAnnotations',
+        num_classes=num_classes,
+        reduce_zero_label=True),
     dict(type='PackSegInputs')
+]
+# the real config's test-time augmentation, labels checked against this
+# data's classes
+tta_pipeline = [
+    _base_.tta_pipeline[0],
+    dict(
+        _base_.tta_pipeline[1],
+        transforms=[[
+            dict(t, num_classes=num_classes) if 'num_classes' in t else t
+            for t in branch
+        ] for branch in _base_.tta_pipeline[1].transforms])
 ]
 train_dataloader = dict(
     batch_size=4,

@@ -39,15 +39,18 @@ model = dict(
 data_root = 'data/ade/ADEChallengeData2016'
 metainfo = dict(
     classes=('car', 'person', 'tree', 'lamp', 'plant', 'signboard'))
-# the real pipelines with their sizes divided by 4
+# the real pipelines with their sizes divided by 4, their labels checked
+# against this data's classes
 train_pipeline = [
     dict(step, **{k: tuple(x // 4 for x in step[k])
-                  for k in ('scale', 'crop_size') if k in step})
+                  for k in ('scale', 'crop_size') if k in step},
+         **{k: num_classes for k in ('num_classes', ) if k in step})
     for step in _base_.train_pipeline
 ]
 test_pipeline = [
     dict(step, **{k: tuple(x // 4 for x in step[k])
-                  for k in ('scale', ) if k in step})
+                  for k in ('scale', ) if k in step},
+         **{k: num_classes for k in ('num_classes', ) if k in step})
     for step in _base_.test_pipeline
 ]
 # the multi-scale + flip test (--tta) of the -ms-flip configs, from this
@@ -55,7 +58,12 @@ test_pipeline = [
 tta_pipeline = [
     _base_.ms_flip_tta_pipeline[0],
     dict(type='Resize', scale=img_scale, keep_ratio=True),
-    _base_.ms_flip_tta_pipeline[2]
+    dict(
+        _base_.ms_flip_tta_pipeline[2],
+        transforms=[[
+            dict(t, num_classes=num_classes) if 'num_classes' in t else t
+            for t in branch
+        ] for branch in _base_.ms_flip_tta_pipeline[2].transforms])
 ]
 train_dataloader = dict(
     batch_size=4,

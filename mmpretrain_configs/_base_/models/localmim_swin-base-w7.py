@@ -21,6 +21,8 @@ model = dict(
         type='LocalMIMDecoders',
         in_dims=(256, 512, 1024, 1024),
         scales=(1., 1., 1., 1.),
+        # per cell: HOG's 3 channels x 18 bins
+        out_channels=(54, 54, 54, 54),
         dims=256,
         num_heads=8,
         with_cls=False),

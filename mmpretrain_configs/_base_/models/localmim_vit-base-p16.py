@@ -16,6 +16,8 @@ model = dict(
         type='LocalMIMDecoders',
         in_dims=768,
         scales=(4., 2., 1., 0.5),
+        # per cell: HOG's 3 channels x 9 bins
+        out_channels=(27, 27, 27, 27),
         dims=256,
         num_heads=8),
     head=dict(type='LocalMIMHead', loss_weights=(1., 1., 1., 1.)),

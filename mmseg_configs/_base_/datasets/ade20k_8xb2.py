@@ -11,10 +11,36 @@
 # configs use it with --tta.
 _base_ = 'mmseg::_base_/datasets/ade20k.py'
 
-train_dataloader = dict(batch_size=2)
+# mmseg's pipelines with loading steps that check their input
+# (mim_pretrain/datasets/transforms.py): a truncated or unreadable file, or a
+# label that is not one of ADE20K's 150 classes (255 = ignore), is an error
+# naming the file
+num_classes = 150
+checked_loading = dict(
+    LoadImageFromFile=dict(type='CheckedLoadImageFromFile'),
+    LoadAnnotations=dict(
+        type='CheckedLoadAnnotations', num_classes=num_classes))
+train_pipeline = [
+    dict(t, **checked_loading.get(t.type, {})) for t in _base_.train_pipeline
+]
+test_pipeline = [
+    dict(t, **checked_loading.get(t.type, {})) for t in _base_.test_pipeline
+]
+tta_pipeline = [
+    dict(_base_.tta_pipeline[0], type='CheckedLoadImageFromFile'),
+    dict(
+        _base_.tta_pipeline[1],
+        transforms=[[dict(t, **checked_loading.get(t.type, {}))
+                     for t in branch]
+                    for branch in _base_.tta_pipeline[1].transforms])
+]
+
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 ms_flip_tta_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='CheckedLoadImageFromFile', backend_args=None),
     dict(type='Resize', scale=(2048, 512), keep_ratio=True),
     dict(
         type='TestTimeAug',
@@ -27,7 +53,7 @@ ms_flip_tta_pipeline = [
                 dict(type='RandomFlip', prob=0., direction='horizontal'),
                 dict(type='RandomFlip', prob=1., direction='horizontal')
             ],
-            [dict(type='LoadAnnotations')],
+            [dict(type='CheckedLoadAnnotations', num_classes=num_classes)],
             [dict(type='PackSegInputs')],
         ])
 ]

@@ -10,9 +10,15 @@ metainfo = dict(
 crop_size = (128, 128)
 img_scale = (256, 128)
 
+# loading that checks its input (mim_pretrain/datasets/transforms.py): a
+# truncated or unreadable file, or a label that is not one of the classes
+# (255 = ignore), is an error naming the file
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='CheckedLoadImageFromFile'),
+    dict(
+        type='CheckedLoadAnnotations',
+        num_classes=len(metainfo['classes']),
+        reduce_zero_label=True),
     dict(
         type='RandomResize',
         scale=img_scale,
@@ -24,10 +30,24 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(
+        type='CheckedLoadAnnotations',
+        num_classes=len(metainfo['classes']),
+        reduce_zero_label=True),
     dict(type='PackSegInputs')
+]
+# mmseg's test-time augmentation (--tta), loading as above
+tta_pipeline = [
+    dict(_base_.tta_pipeline[0], type='CheckedLoadImageFromFile'),
+    dict(
+        _base_.tta_pipeline[1],
+        transforms=[[
+            dict(t, type='CheckedLoadAnnotations',
+                 num_classes=len(metainfo['classes']))
+            if t.type == 'LoadAnnotations' else t for t in branch
+        ] for branch in _base_.tta_pipeline[1].transforms])
 ]
 train_dataloader = dict(
     dataset=dict(
