@@ -29,16 +29,6 @@ def python_exe() -> str:
 NO_WORKERS = ('num_workers=0', 'persistent_workers=False')
 
 
-def _transfer_tool():
-    """tools/transfer.py, whose data_options the tests share."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'transfer', osp.join(REPO, 'tools', 'transfer.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _no_workers() -> list:
     return [f'{split}_dataloader.{o}' for split in ('train', 'val', 'test')
             for o in NO_WORKERS]
@@ -47,10 +37,12 @@ def _no_workers() -> list:
 def det_data_options(root: str) -> list:
     """--cfg-options pointing every COCO loader and evaluator at ``root``,
     loading in the main process."""
-    return _transfer_tool().data_options('det', root) + _no_workers()
+    from mim_pretrain.apis import data_options
+    return data_options('det', root) + _no_workers()
 
 
 def seg_data_options(root: str) -> list:
     """--cfg-options pointing every ADE20K loader at ``root``, loading in
     the main process."""
-    return _transfer_tool().data_options('seg', root) + _no_workers()
+    from mim_pretrain.apis import data_options
+    return data_options('seg', root) + _no_workers()

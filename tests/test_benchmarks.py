@@ -4,17 +4,11 @@ No timing is asserted (the figures come from real machines, see
 docs/benchmarks.md)."""
 import json
 import os.path as osp
-import sys
 
 import pytest
 
-BENCH = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools',
-                 'benchmarks')
-sys.path.insert(0, BENCH)
-
-import bench_utils  # noqa: E402
-import pretrain_speed  # noqa: E402
-import transfer_speed  # noqa: E402
+from mim_pretrain.benchmarks import common as bench_utils
+from mim_pretrain.benchmarks import pretrain_speed, transfer_speed
 
 
 def test_pretrain_speed_writes_json_table_and_plot(tmp_path):

@@ -1,4 +1,5 @@
-"""Checkpoint loading: full pickle only for trusted files."""
+"""The stack fixes of compat.py: checkpoint loading (full pickle only for
+trusted files), and how every fix is applied, logged and documented."""
 import pytest
 import torch
 from mmengine.logging import HistoryBuffer
@@ -61,13 +62,52 @@ def test_missing_file_names_it(tmp_path):
         _load_checkpoint(str(tmp_path / 'nope.pth'))
 
 
-def test_extract_weights_tool(full_ckpt, tmp_path, repo_root):
-    import runpy
-    mod = runpy.run_path(f'{repo_root}/tools/model_converters/'
-                         'extract_weights.py')
+def test_extract_weights_tool(full_ckpt, tmp_path):
+    from mim_pretrain.apis import extract_weights_main
     out = tmp_path / 'plain.pth'
-    mod['main']([str(full_ckpt), str(out)])
+    extract_weights_main([str(full_ckpt), str(out)])
     ckpt = _load_checkpoint(str(out), map_location='cpu')  # untrusted: fine
     assert torch.equal(ckpt['state_dict']['w'], torch.ones(2))
     with pytest.raises(SystemExit, match='no tensor key starts with'):
-        mod['main']([str(full_ckpt), str(out), '--prefix', 'backbone.'])
+        extract_weights_main([str(full_ckpt), str(out), '--prefix',
+                              'backbone.'])
+
+
+def test_each_patch_is_applied_and_logged_once(monkeypatch):
+    """Every patched entry point is in place, and the first dataloader a
+    Runner builds logs each one once (never again in this process)."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    from mmengine.runner import Runner
+    for owner, attribute, replacement, _ in compat.PATCHES:
+        assert owner.__dict__[attribute] is replacement, attribute
+    monkeypatch.setitem(compat._logged, 'done', False)
+    logger = MMLogger.get_instance('compat_log_test')  # the current one
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    loader = dict(dataset=[1, 2, 3], batch_size=2, num_workers=0,
+                  sampler=dict(type='DefaultSampler', shuffle=False))
+    try:
+        for _ in range(2):
+            Runner.build_dataloader(loader)
+    finally:
+        logger.removeHandler(handler)
+    lines = [r.getMessage() for r in records
+             if r.getMessage().startswith('mim_pretrain.compat')]
+    assert len(lines) == len(compat.PATCHES) + 1, lines
+    for owner, attribute, _, problem in compat.PATCHES:
+        entry = compat._entry(owner, attribute)
+        assert sum(entry in line and problem in line for line in lines) == 1
+    assert 'CheckpointLoader' in lines[0]
+
+
+def test_every_fix_says_when_it_can_go():
+    sections = compat.__doc__.split('\n\n')
+    titled = [i for i, s in enumerate(sections) if '\n---' in s]
+    assert len(titled) == 5
+    for start, end in zip(titled, titled[1:] + [len(sections)]):
+        body = ' '.join(sections[start:end])
+        assert 'Remove when' in body, sections[start].splitlines()[0]

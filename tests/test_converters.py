@@ -1,6 +1,5 @@
 """Converted published checkpoints give the original models' features."""
 import math
-import runpy
 from functools import partial
 
 import pytest
@@ -8,6 +7,7 @@ import torch
 import torch.nn as nn
 
 import mim_pretrain  # noqa: F401
+from mim_pretrain.apis import convert_checkpoint_main
 from mim_pretrain.models import MIMVisionTransformer
 
 DIMS, DEPTH, HEADS, PATCH, IMG = 32, 8, 2, 8, 32
@@ -25,13 +25,12 @@ def _timm_vit():
     return vit
 
 
-def _convert(tmp_path, state, fmt, repo_root):
+def _convert(tmp_path, state, fmt):
     src, dst = tmp_path / 'src.pth', tmp_path / 'dst.pth'
     torch.save({'model': state, 'args': {'note': 'authors pickle args'}},
                src)
-    tool = runpy.run_path(f'{repo_root}/tools/model_converters/'
-                          'convert_checkpoint.py')
-    converted, dropped = tool['main']([str(src), str(dst), '--format', fmt])
+    converted, dropped = convert_checkpoint_main(
+        [str(src), str(dst), '--format', fmt])
     return dst, converted, dropped
 
 
@@ -50,12 +49,12 @@ def _tokens(model, x):
     return model(x)[-1].flatten(2).transpose(1, 2)
 
 
-def test_mae_authors_checkpoint(tmp_path, repo_root):
+def test_mae_authors_checkpoint(tmp_path):
     timm_vit = _timm_vit()
     state = dict(timm_vit.state_dict())
     state['mask_token'] = torch.zeros(1, 1, DIMS)
     state['decoder_embed.weight'] = torch.zeros(16, DIMS)
-    dst, converted, dropped = _convert(tmp_path, state, 'mae', repo_root)
+    dst, converted, dropped = _convert(tmp_path, state, 'mae')
     assert sorted(dropped) == ['decoder_embed.weight', 'mask_token']
     ours = _ours(dst)
     x = torch.randn(2, 3, IMG, IMG)
@@ -64,7 +63,7 @@ def test_mae_authors_checkpoint(tmp_path, repo_root):
         assert torch.allclose(_tokens(ours, x), want, atol=1e-5)
 
 
-def test_localmim_authors_checkpoint(tmp_path, repo_root):
+def test_localmim_authors_checkpoint(tmp_path):
     timm_vit = _timm_vit()
     state = {k: v for k, v in timm_vit.state_dict().items()
              if not k.startswith('norm.')}
@@ -77,8 +76,7 @@ def test_localmim_authors_checkpoint(tmp_path, repo_root):
         state[f'norm.{k}.bias'] = src.bias.data.clone()
     state['decoder.0.embed.weight'] = torch.zeros(8, DIMS)
     state['hog_enc.0.weight_x'] = torch.zeros(3, 1, 3, 3)
-    dst, converted, dropped = _convert(tmp_path, state, 'localmim',
-                                       repo_root)
+    dst, converted, dropped = _convert(tmp_path, state, 'localmim')
     assert 'backbone.norm.weight' in converted
     for k in range(3):
         assert torch.equal(converted[f'backbone.tap_norms.{taps[k]}.weight'],
@@ -137,7 +135,7 @@ def _authors_lomar_features(state, x):
     return ln(t, 'norm')[:, 1:]
 
 
-def test_lomar_authors_checkpoint(tmp_path, repo_root):
+def test_lomar_authors_checkpoint(tmp_path):
     state = {k: v for k, v in _timm_vit().state_dict().items()}
     hd = DIMS // HEADS
     for i in range(DEPTH):
@@ -146,7 +144,7 @@ def test_lomar_authors_checkpoint(tmp_path, repo_root):
     state['mask_token'] = torch.randn(1, 1, DIMS)
     state['encoder_pred.weight'] = torch.randn(PATCH * PATCH * 3, DIMS)
     state['encoder_pred.bias'] = torch.randn(PATCH * PATCH * 3)
-    dst, converted, dropped = _convert(tmp_path, state, 'lomar', repo_root)
+    dst, converted, dropped = _convert(tmp_path, state, 'lomar')
     assert dropped == ['pos_embed']  # LoMaR never adds it
     assert 'head.predictor.weight' in converted
     assert 'backbone.mask_token' in converted
@@ -176,6 +174,6 @@ def test_mmpretrain_mae_checkpoint_loads_directly(tmp_path):
         assert torch.allclose(_tokens(ours, x), want, atol=1e-5)
 
 
-def test_unknown_layout_is_an_error(tmp_path, repo_root):
+def test_unknown_layout_is_an_error(tmp_path):
     with pytest.raises(SystemExit, match="no key of the 'mae' layout"):
-        _convert(tmp_path, {'foo.weight': torch.zeros(2)}, 'mae', repo_root)
+        _convert(tmp_path, {'foo.weight': torch.zeros(2)}, 'mae')

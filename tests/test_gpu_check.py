@@ -6,15 +6,10 @@ non-finite loss, an attention kind whose bias reaches SDPA in another dtype
 than the queries or whose bias gradient differs from the math kernel's."""
 import json
 import os.path as osp
-import sys
 
 import pytest
 
-BENCH = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools',
-                 'benchmarks')
-sys.path.insert(0, BENCH)
-
-import gpu_check  # noqa: E402
+from mim_pretrain.benchmarks import gpu_check
 
 SDPA_KINDS = ('plain', 'irpe', 'decomposed', 'beit', 'window_vitdet',
               'window_swin')

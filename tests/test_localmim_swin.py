@@ -6,7 +6,6 @@ import glob
 import json
 import logging
 import os.path as osp
-import runpy
 import subprocess
 import sys
 
@@ -20,13 +19,15 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 import mim_pretrain  # noqa: F401
+from mim_pretrain.apis import convert_checkpoint_main
+from mim_pretrain.benchmarks import swin_modes
 from mim_pretrain.converters.swin import (AUTHORS_ORDER, OFFICIAL_ORDER,
                                           merging_to_unfold,
                                           taps_to_mmpretrain)
 from mim_pretrain.models import localmim_swin
-from mim_pretrain.models.localmim import resample_mask
 from mim_pretrain.models.localmim_swin import (LocalMIMSwinTransformer,
                                                PatchMerging, Windows)
+from mim_pretrain.models.utils import resample_mask
 
 ARCH = dict(embed_dims=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4))
 INF = float('-inf')
@@ -387,17 +388,14 @@ def _authors_layout(enc):
     return out
 
 
-def test_authors_checkpoint_converts_to_the_same_features(tmp_path,
-                                                          repo_root):
+def test_authors_checkpoint_converts_to_the_same_features(tmp_path):
     """convert_checkpoint.py --format localmim-swin: every encoder weight
     of an authors'-layout file lands (strict load), the rest is reported as
     dropped, and the converted encoder gives the original's features."""
     enc = _encoder(window_size=2)
     src, dst = tmp_path / 'authors.pth', tmp_path / 'converted.pth'
     torch.save({'model': _authors_layout(enc), 'args': None}, src)
-    tool = runpy.run_path(
-        f'{repo_root}/tools/model_converters/convert_checkpoint.py')
-    converted, dropped = tool['main'](
+    converted, dropped = convert_checkpoint_main(
         [str(src), str(dst), '--format', 'localmim-swin'])
     assert sorted(d for d in dropped if 'relative_position_index' not in d) \
         == ['decoder.0.embed.weight', 'hog_enc.0.conv.weight']
@@ -629,9 +627,8 @@ def test_mode_benchmark_counts_the_tokens(tmp_path, repo_root):
     units visible): efficient mode's qkv projections see exactly the
     visible tokens of each stage (2 blocks each), simple mode's every
     token; the JSON holds both modes' times and memory."""
-    tool = runpy.run_path(f'{repo_root}/tools/benchmarks/swin_modes.py')
     out = tmp_path / 'modes.json'
-    tool['main']([
+    swin_modes.main([
         '--config', f'{repo_root}/{CFG}localmim_swin-tiny-w3_1xb32-20e_'
         'synthetic.py', '--size', '96', '--batch', '2', '--steps', '1',
         '--warmup', '0', '--out', str(out)])

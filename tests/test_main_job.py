@@ -2,7 +2,6 @@
 tools; the whole job runs for minutes and is checked from a fresh clone, not
 here."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -10,22 +9,17 @@ import sys
 
 import pytest
 
+from mim_pretrain.apis import (PRETRAIN, contact_sheet, epoch_options,
+                               main_job_main, pictures, transfer_options,
+                               verdict)
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def _tool(path):
-    spec = importlib.util.spec_from_file_location(
-        osp.basename(path)[:-3], osp.join(REPO, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_verdict_says_plainly_whether_pretraining_won():
-    main_job = _tool('tools/main_job.py')
     rows = [dict(method='lomar', APbox=5.0, APmask=4.0, mIoU=50.0),
             dict(method='scratch', APbox=4.0, APmask=4.5, mIoU=48.0)]
-    lines = main_job.verdict(rows)
+    lines = verdict(rows)
     assert lines[0] == ('LoMaR vs random init: box AP +1.0, mask AP -0.5, '
                         'mIoU +2.0')
     assert lines[1] == ('Above the random initialisation in this one-seed '
@@ -33,14 +27,13 @@ def test_verdict_says_plainly_whether_pretraining_won():
     assert 'One seed per run' in lines[2]
     for row in rows:
         row['mIoU'] = row['APbox'] = 0.
-    lines = main_job.verdict(rows)
+    lines = verdict(rows)
     assert lines[0].startswith('box AP stayed below 1')
     assert lines[1] == 'LoMaR vs random init: mask AP -0.5, mIoU +0.0 (a tie)'
     assert lines[2] == 'No pretrained initialisation beat the random one here.'
 
 
 def test_verdict_weighs_differences_against_the_seed_range():
-    main_job = _tool('tools/main_job.py')
 
     def row(method, mious):
         seeds = [dict(APbox=10., APmask=8., mIoU=v) for v in mious]
@@ -48,22 +41,19 @@ def test_verdict_weighs_differences_against_the_seed_range():
                     mIoU=sum(mious) / len(mious), seeds=seeds)
 
     # +3 mean, but the random init's seeds range over 6 points
-    lines = main_job.verdict([row('mae', [60., 62.]),
-                              row('scratch', [55., 61.])])
+    lines = verdict([row('mae', [60., 62.]), row('scratch', [55., 61.])])
     assert 'mIoU +3.0 (within the seed range 6.0)' in lines[0]
     assert 'No pretrained initialisation beat' in lines[1]
     assert len(lines) == 2  # several seeds: no one-seed warning
-    lines = main_job.verdict([row('mae', [70., 72.]),
-                              row('scratch', [55., 61.])])
+    lines = verdict([row('mae', [70., 72.]), row('scratch', [55., 61.])])
     assert lines[1] == ('Pretraining beat the random initialisation by more '
                         'than the seed range: MAE on mIoU.')
 
 
 def test_verdict_says_when_detection_did_not_get_going():
-    main_job = _tool('tools/main_job.py')
     rows = [dict(method='localmim', APbox=0.3, APmask=0.0, mIoU=80.0),
             dict(method='scratch', APbox=0.1, APmask=0.0, mIoU=60.0)]
-    lines = main_job.verdict(rows)
+    lines = verdict(rows)
     assert lines[0].startswith('box AP and mask AP stayed below 1 for every '
                                'initialisation')
     assert lines[1] == 'LocalMIM vs random init: mIoU +20.0'
@@ -76,37 +66,34 @@ def test_verdict_says_when_detection_did_not_get_going():
 def test_contact_sheet_enlarges_and_stacks(tmp_path):
     import cv2
     import numpy as np
-    main_job = _tool('tools/main_job.py')
     files = []
     for i, shape in enumerate([(10, 20, 3), (12, 16, 3)]):
         files.append(str(tmp_path / f'{i}.png'))
         cv2.imwrite(files[-1], np.full(shape, 40 * i, np.uint8))
-    out = main_job.contact_sheet([('a', files), ('b', files[:1]),
-                                  ('empty', [])], str(tmp_path / 's.png'))
+    out = contact_sheet([('a', files), ('b', files[:1]), ('empty', [])],
+                        str(tmp_path / 's.png'))
     sheet = cv2.imread(out)
     # two rows of title 36 + the row's tallest image x 3 + border 8
     assert sheet.shape[0] == (36 + 36 + 8) + (36 + 30 + 8)
     assert sheet.shape[1] == 20 * 3 + 8 + 16 * 3 + 8
-    assert main_job.contact_sheet([('x', [])], str(tmp_path / 'n.png')) is None
+    assert contact_sheet([('x', [])], str(tmp_path / 'n.png')) is None
 
 
 def test_epoch_options_stretch_the_schedule():
-    main_job = _tool('tools/main_job.py')
-    cfg = main_job.PRETRAIN['lomar'][1]
-    assert main_job.epoch_options(cfg, 60) == [
+    cfg = PRETRAIN['lomar'][1]
+    assert epoch_options(cfg, 60) == [
         'train_cfg.max_epochs=60', 'param_scheduler.1.end=60',
         'param_scheduler.1.T_max=58']
     with pytest.raises(SystemExit, match='warm-up'):
-        main_job.epoch_options(cfg, 2)
+        epoch_options(cfg, 2)
 
 
 def test_transfer_options_keep_the_schedule_shape():
-    main_job = _tool('tools/main_job.py')
-    assert main_job.transfer_options('det', 300) == [
+    assert transfer_options('det', 300) == [
         'train_cfg.max_iters=300', 'default_hooks.checkpoint.interval=300',
         'train_cfg.val_interval=150', 'param_scheduler.0.end=50',
         'param_scheduler.1.end=300', 'param_scheduler.1.milestones=[264,288]']
-    assert main_job.transfer_options('seg', 200)[2:] == [
+    assert transfer_options('seg', 200)[2:] == [
         'train_cfg.val_interval=66', 'param_scheduler.0.end=20',
         'param_scheduler.1.begin=20', 'param_scheduler.1.end=200']
 
@@ -115,9 +102,8 @@ def test_transfer_options_keep_the_schedule_shape():
     (['--seeds', '0'], '--seeds must be at least 1'),
     (['--det-iters', '5'], '--det-iters 5: at least 10')])
 def test_bad_budgets_fail_before_any_work(tmp_path, args, message):
-    main_job = _tool('tools/main_job.py')
     with pytest.raises(SystemExit, match=message):
-        main_job.main(['--work-dir', str(tmp_path / 'w'), '--data',
+        main_job_main(['--work-dir', str(tmp_path / 'w'), '--data',
                        str(tmp_path / 'd'), *args])
     assert not (tmp_path / 'w').exists() and not (tmp_path / 'd').exists()
 
@@ -129,7 +115,6 @@ def test_main_job_help():
 
 
 def test_plot_logs_draws_loss_and_metrics(tmp_path):
-    plot_logs = _tool('tools/analysis/plot_logs.py')
     runs = []
     for name, offset in (('a', 0.0), ('b', 0.2)):
         run = tmp_path / name / '20260101_000000' / 'vis_data'
@@ -142,16 +127,16 @@ def test_plot_logs_draws_loss_and_metrics(tmp_path):
                     f.write(json.dumps({'coco/bbox_mAP': it / 100,
                                         'step': 1}) + '\n')
         runs.append(str(tmp_path / name))
-    series = plot_logs.read_scalars(plot_logs.find_scalars(runs[0]))
+    series = pictures.read_scalars(pictures.find_scalars(runs[0]))
     assert series['coco/bbox_mAP'] == [(20, 0.2), (40, 0.4)]
-    assert plot_logs.default_keys([series]) == ['loss', 'coco/bbox_mAP']
+    assert pictures.default_keys([series]) == ['loss', 'coco/bbox_mAP']
     out = str(tmp_path / 'curves.png')
-    plot_logs.main([*runs, '--out', out, '--names', 'A', 'B'])
+    pictures.plot_logs_main([*runs, '--out', out, '--names', 'A', 'B'])
     assert osp.getsize(out) > 10000
     with pytest.raises(KeyError, match="'mIoU' is in none of the logs"):
-        plot_logs.main([*runs, '--out', out, '--keys', 'mIoU'])
+        pictures.plot_logs_main([*runs, '--out', out, '--keys', 'mIoU'])
     with pytest.raises(FileNotFoundError, match='no vis_data/scalars.json'):
-        plot_logs.find_scalars(str(tmp_path))
+        pictures.find_scalars(str(tmp_path))
 
 
 @pytest.mark.slow

@@ -17,13 +17,10 @@ from conftest import NO_WORKERS
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
+from mim_pretrain.apis import METHODS, collect_main, config_of, transfer_main
 from mim_pretrain.converters import convert_mmpretrain_vit
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO, 'tools'))
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
-import collect_results  # noqa: E402
-import transfer  # noqa: E402
 
 PRETRAIN = {
     'lomar': 'mmpretrain_configs/lomar/lomar_vit-tiny-p8_1xb32-20e_'
@@ -59,8 +56,8 @@ def _run(args, timeout=900):
 def test_real_configs_keep_the_protocols():
     """The real configs hold the published recipes' numbers (a changed base
     or a wrong override shows up here)."""
-    for init in transfer.METHODS:
-        cfg = Config.fromfile(osp.join(REPO, transfer.config_of('det', init)))
+    for init in METHODS:
+        cfg = Config.fromfile(osp.join(REPO, config_of('det', init)))
         vit = cfg.model.backbone
         assert (vit.arch, vit.patch_size, vit.img_size, vit.window_size,
                 tuple(vit.global_blocks), vit.rel_pos, vit.drop_path_rate,
@@ -83,10 +80,10 @@ def test_real_configs_keep_the_protocols():
         assert lsj.ratio_range == (0.1, 2.0) and lsj.scale == (1024, 1024)
         assert cfg.test_evaluator.metric == ['bbox', 'segm']
         short = Config.fromfile(
-            osp.join(REPO, transfer.config_of('det', init, schedule='25e')))
+            osp.join(REPO, config_of('det', init, schedule='25e')))
         assert short.train_cfg.max_iters * 4 == pytest.approx(184375, abs=4)
 
-        cfg = Config.fromfile(osp.join(REPO, transfer.config_of('seg', init)))
+        cfg = Config.fromfile(osp.join(REPO, config_of('seg', init)))
         vit = cfg.model.backbone
         assert (vit.img_size, vit.rel_pos, vit.layer_scale_init,
                 vit.drop_path_rate) == (512, 'beit', 1.0, 0.1)
@@ -104,7 +101,7 @@ def test_real_configs_keep_the_protocols():
             assert (tuple(vit.out_indices), lr) == ((3, 5, 7, 11), 1e-4)
         assert cfg.test_evaluator.type == 'IoUMetric'
         flip = Config.fromfile(osp.join(
-            REPO, transfer.config_of('seg', init, ms_flip=True)))
+            REPO, config_of('seg', init, ms_flip=True)))
         scales = [t.scale_factor
                   for t in flip.tta_pipeline[2].transforms[0]]
         assert flip.tta_pipeline[1].scale == (2048, 512)
@@ -126,7 +123,7 @@ def test_tiny_backbone_loads_the_tiny_pretraining(task, method, tmp_path):
              if k.startswith('backbone.')}
     ckpt = str(tmp_path / 'backbone.pth')
     torch.save({'state_dict': state}, ckpt)  # as extract_weights.py writes
-    model, _ = _build(transfer.config_of(task, method, tiny=True),
+    model, _ = _build(config_of(task, method, tiny=True),
                       **{'model.backbone.init_cfg.checkpoint': ckpt})
     vit = model.backbone
     vit.init_weights()
@@ -150,8 +147,8 @@ def test_tiny_backbone_loads_the_tiny_pretraining(task, method, tmp_path):
 
 
 @pytest.mark.parametrize('path', [
-    transfer.config_of(task, method, tiny=True)
-    for task in ('det', 'seg') for method in transfer.METHODS
+    config_of(task, method, tiny=True)
+    for task in ('det', 'seg') for method in METHODS
 ])
 def test_every_trainable_backbone_parameter_gets_a_gradient(path):
     """DistributedDataParallel (find_unused_parameters=False) needs a
@@ -184,7 +181,7 @@ def test_tap_norms_give_the_localmim_pretraining_taps(tmp_path):
         p.data.normal_(std=0.2)
     ckpt = str(tmp_path / 'w.pth')
     torch.save({'state_dict': pre.state_dict()}, ckpt)
-    model, _ = _build(transfer.config_of('seg', 'localmim', tiny=True),
+    model, _ = _build(config_of('seg', 'localmim', tiny=True),
                       **{'model.backbone.init_cfg.checkpoint': ckpt})
     vit = model.backbone
     vit.init_weights()
@@ -236,7 +233,7 @@ def test_collect_results_table(tmp_path):
         json.dump(dict(method='lomar', pretrain_epochs=1600), f)
     b = _write_run(str(tmp_path), 'mae', seg={'mIoU': 47.0}, val_only=True)
     out = tmp_path / 'table.md'
-    rows = collect_results.main([a, b, '--out-md', str(out)])
+    rows = collect_main([a, b, '--out-md', str(out)])
     table = out.read_text().splitlines()
     assert table[0] == ('| method | pretraining epochs | APbox | APmask | '
                         'mIoU |')
@@ -246,13 +243,13 @@ def test_collect_results_table(tmp_path):
     empty = tmp_path / 'empty' / 'seg'
     empty.mkdir(parents=True)
     with pytest.raises(SystemExit, match=f'{empty}: no metrics'):
-        collect_results.main([str(empty.parent)])
+        collect_main([str(empty.parent)])
 
 
-@pytest.mark.parametrize('tool', [transfer, collect_results])
+@pytest.mark.parametrize('tool', [transfer_main, collect_main])
 def test_tool_help(tool, capsys):
     with pytest.raises(SystemExit) as exit_:
-        tool.main(['--help'])
+        tool(['--help'])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.startswith('usage:')
 
@@ -267,7 +264,7 @@ def test_transfer_dry_run_commands(tmp_path, capsys):
                                torch.ones(2)}}, ours)
     authors = tmp_path / 'authors.pth'
     torch.save({'model': {'blocks.0.norm1.weight': torch.ones(2)}}, authors)
-    transfer.main(['--method', 'lomar', '--checkpoint', str(ours), '--gpus',
+    transfer_main(['--method', 'lomar', '--checkpoint', str(ours), '--gpus',
                    '8', '--ms-flip', '--work-dir', str(tmp_path / 'w'),
                    '--dry-run'])
     out = capsys.readouterr().out
@@ -279,16 +276,16 @@ def test_transfer_dry_run_commands(tmp_path, capsys):
     assert 'bash tools/dist_test.sh mmseg_configs/upernet/upernet_vit-b-' \
         'lomar_8xb2-amp-160k_ade20k-512x512-ms-flip.py' in out
     assert '[transfer 7/7] results' in out
-    transfer.main(['--method', 'localmim', '--checkpoint', str(authors),
+    transfer_main(['--method', 'localmim', '--checkpoint', str(authors),
                    '--tasks', 'seg', '--dry-run'])
     out = capsys.readouterr().out
     assert 'convert_checkpoint.py' in out and '--format localmim' in out
     with pytest.raises(SystemExit,
                        match='total batch 16 does not split over 32 GPUs'):
-        transfer.main(['--method', 'mae', '--checkpoint', str(ours),
+        transfer_main(['--method', 'mae', '--checkpoint', str(ours),
                        '--gpus', '32', '--tasks', 'seg', '--dry-run'])
     with pytest.raises(SystemExit):
-        transfer.main(['--method', 'lomar', '--dry-run'])  # no checkpoint
+        transfer_main(['--method', 'lomar', '--dry-run'])  # no checkpoint
     assert '--method lomar needs --checkpoint' in capsys.readouterr().err
 
 
@@ -414,7 +411,7 @@ def test_tiny_transfer_end_to_end(transfer_data, tmp_path):
     assert 'coco/bbox_mAP:' in det and 'coco/segm_mAP:' in det
     assert 'Evaluate annotation type *segm*' in det  # pycocotools ran
     assert '| scratch | - |' in det  # the tool's closing table
-    seg_row, row = collect_results.main([runs['seg'][0], runs['det'][0]])
+    seg_row, row = collect_main([runs['seg'][0], runs['det'][0]])
     work = runs['det'][0]
     box, mask = (row['metrics']['det'][k]
                  for k in ('coco/bbox_mAP', 'coco/segm_mAP'))

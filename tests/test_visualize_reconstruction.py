@@ -1,7 +1,7 @@
-"""tools/analysis/visualize_reconstruction.py draws LoMaR, LocalMIM and MAE
-models."""
+"""tools/analysis/visualize_reconstruction.py
+(:func:`mim_pretrain.apis.visualize_reconstruction_main`) draws LoMaR,
+LocalMIM and MAE models."""
 import os.path as osp
-import runpy
 
 import cv2
 import numpy as np
@@ -10,6 +10,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
+
+from mim_pretrain.apis import visualize_reconstruction_main
 
 CONFIGS = {
     'LoMaR': 'mmpretrain_configs/lomar/lomar_vit-tiny-p8_1xb32-20e_'
@@ -35,10 +37,9 @@ def test_draws_a_grid_per_image(kind, tmp_path, synthetic_data, repo_root):
     img = str(tmp_path / 'a.jpg')
     cv2.imwrite(img, np.random.default_rng(0).integers(
         0, 255, (70, 90, 3), dtype=np.uint8))
-    tool = runpy.run_path(osp.join(repo_root, 'tools', 'analysis',
-                                   'visualize_reconstruction.py'))
-    out = tool['main']([cfg_path, ckpt, img, '--out-dir',
-                        str(tmp_path / 'vis'), '--zoom', '2'])
+    out = visualize_reconstruction_main([cfg_path, ckpt, img, '--out-dir',
+                                         str(tmp_path / 'vis'), '--zoom',
+                                         '2'])
     drawn = cv2.imread(out[0])
     # MAE: one row of 3 panels (96 px x zoom 2 + 16 px label);
     # LoMaR: the image row, then one row per window (7 patches x 8 px)
@@ -51,4 +52,5 @@ def test_draws_a_grid_per_image(kind, tmp_path, synthetic_data, repo_root):
     else:
         assert drawn.shape[0] == side + 4 * (7 * 8 * 2 + 16 + 4)
     with pytest.raises(SystemExit, match='image not found'):
-        tool['main']([cfg_path, ckpt, str(tmp_path / 'none.jpg')])
+        visualize_reconstruction_main(
+            [cfg_path, ckpt, str(tmp_path / 'none.jpg')])

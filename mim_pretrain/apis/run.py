@@ -34,10 +34,11 @@ import torch
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from .. import compat
+from ..converters.io import checkpoint_state_dict
 from ..datasets.checks import check_config_inputs
 from ..engine.loops import RESUMABLE_LOOPS
 
@@ -268,15 +269,13 @@ def latest_checkpoint(work_dir: str) -> Optional[str]:
         str | None: the checkpoint, or None when the work dir has none (the
         run then starts from scratch, as upstream).
     """
-    record = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(record):
-        with open(record) as f:
-            named = f.read().strip()
-        if named and osp.isfile(named):
-            return named
-        print_log(f'{record} names {named!r}, which does not exist; '
-                  'looking for the newest checkpoint instead',
-                  logger='current')
+    named = find_latest_checkpoint(work_dir)  # mmengine's record
+    if named and osp.isfile(named):
+        return named
+    if named:
+        print_log(f'{osp.join(work_dir, "last_checkpoint")} names '
+                  f'{named!r}, which does not exist; looking for the newest '
+                  'checkpoint instead', logger='current')
     found = sorted(glob.glob(osp.join(work_dir, '*_*.pth')), key=_ckpt_iter)
     if not found:
         print_log(f'--resume: no checkpoint in {work_dir}; starting from '
@@ -297,7 +296,7 @@ def check_checkpoint_matches(model: torch.nn.Module, path: str) -> None:
             the keys whose shapes differ (first 20 of each), with counts.
     """
     ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
-    state: Dict[str, torch.Tensor] = ckpt.get('state_dict', ckpt)
+    state: Dict[str, torch.Tensor] = checkpoint_state_dict(ckpt)
     state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
     own = model.state_dict()
     missing = [k for k in own if k not in state]

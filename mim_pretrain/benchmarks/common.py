@@ -1,8 +1,8 @@
 """What the benchmark tools share: the machine record, step timing, peak
 memory, FLOP counting and the output files.
 
-Imported by ``pretrain_speed.py`` and ``transfer_speed.py`` (their folder is
-on ``sys.path`` when they run as scripts).
+Imported by the other modules of :mod:`mim_pretrain.benchmarks`
+(``pretrain_speed``, ``transfer_speed``, ``gpu_check``).
 """
 import contextlib
 import ctypes
