@@ -4,19 +4,11 @@
 # cosine, RandomResizedCrop(224, 0.2-1, bicubic) + flip, AMP.
 _base_ = [
     '../_base_/models/localmim_vit-base-p16.py',
-    'mmpretrain::_base_/datasets/imagenet_bs512_mae.py',
+    '../_base_/datasets/imagenet_bs512_mae.py',
     '../_base_/default_runtime.py',
 ]
 
-# mmpretrain's MAE pipeline, images loaded with CheckedLoadImageFromFile
-# (mim_pretrain/datasets/transforms.py): a truncated or unreadable image is
-# an error naming the file
-train_pipeline = [
-    dict(t, type='CheckedLoadImageFromFile')
-    if t.type == 'LoadImageFromFile' else t for t in _base_.train_pipeline
-]
-train_dataloader = dict(
-    batch_size=256, num_workers=10, dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(batch_size=256, num_workers=10)
 
 optim_wrapper = dict(
     # bf16 autocast where the GPU has it (A100/H100), else fp16 with a
