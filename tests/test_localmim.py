@@ -15,13 +15,14 @@ from mim_pretrain.models.utils import random_masking, resample_mask
 TINY = dict(embed_dims=32, depth=8, num_heads=2)
 
 
-def _model(target=dict(type='HOGTarget', nbins=9), **backbone):
+def _model(target=dict(type='HOGTarget', nbins=9),
+           out_channels=(27, 27, 27, 27), **backbone):
     cfg = dict(type='LocalMIMViT', arch=TINY, patch_size=8)
     cfg.update(backbone)
     model = MODELS.build(
         dict(type='LocalMIM', backbone=cfg,
              neck=dict(type='LocalMIMDecoders', in_dims=32, dims=32,
-                       num_heads=4),
+                       num_heads=4, out_channels=out_channels),
              head=dict(type='LocalMIMHead'), target_generator=target))
     model.init_weights()
     return model
@@ -148,7 +149,9 @@ def test_encoder_sees_exactly_the_visible_tokens():
 
 def test_loss_equals_a_naive_reference():
     torch.manual_seed(0)
-    model = _model(target=dict(type='PixelTarget')).eval()
+    # pixels of the 2/4/8/16-px cells of the 4x/2x/1x/0.5x decoders
+    model = _model(target=dict(type='PixelTarget'),
+                   out_channels=(12, 48, 192, 768)).eval()
     x = torch.randn(2, 3, 32, 32)
     torch.manual_seed(1)
     preds, targets, mask, grid = model.predict_targets(x)

@@ -45,12 +45,20 @@ def _encoder(seed=0, **kw):
     return enc.eval()
 
 
-def _model(target=dict(type='HOGTarget', nbins=9), **backbone):
+# decoder channels per target: HOG (9 bins) and pixels of the 8/16/32/32-px
+# cells of the stage taps
+HOG9 = (27, 27, 27, 27)
+PIXELS = (8 * 8 * 3, 16 * 16 * 3, 32 * 32 * 3, 32 * 32 * 3)
+
+
+def _model(target=dict(type='HOGTarget', nbins=9), out_channels=HOG9,
+           **backbone):
     cfg = dict(type='LocalMIMSwinTransformer', arch=ARCH, window_size=7)
     cfg.update(backbone)
     model = MODELS.build(
         dict(type='LocalMIMSwin', backbone=cfg,
-             neck=dict(type='LocalMIMDecoders', dims=32, num_heads=4),
+             neck=dict(type='LocalMIMDecoders', dims=32, num_heads=4,
+                       out_channels=out_channels),
              head=dict(type='LocalMIMHead'), target_generator=target))
     model.init_weights()
     return model
@@ -77,9 +85,13 @@ def test_stage_grids_and_channel_dims():
         (2, 27, 28, 28), (2, 27, 14, 14), (2, 27, 7, 7), (2, 27, 7, 7)]
     assert [t.shape for t in targets] == [p.shape for p in preds]
     assert model.cells == [8, 16, 32, 32]
-    pixel = _model(target=dict(type='PixelTarget'))
+    pixel = _model(target=dict(type='PixelTarget'), out_channels=PIXELS)
     assert [d.pred[-1].out_channels for d in pixel.neck.decoders] == [
         8 * 8 * 3, 16 * 16 * 3, 32 * 32 * 3, 32 * 32 * 3]
+    # decoders sized for another target are refused, naming the sizes
+    with pytest.raises(ValueError, match=r'neck.out_channels=\[192, 768, '
+                       r'3072, 3072\]'):
+        _model(target=dict(type='PixelTarget'))
     enc.mask_per_sample = True
     _, mask, _ = enc(torch.randn(4, 3, 224, 224))
     assert mask.sum(1).tolist() == [37.] * 4 and not all(
@@ -413,7 +425,8 @@ def test_loss_is_the_masked_per_stage_mse():
     """Per-stage loss = MSE over features averaged over the cells of masked
     units (naive loop), the total their sum; logged as loss_stage<i>, only
     the total is optimised."""
-    model = _model(target=dict(type='PixelTarget'), window_size=2)
+    model = _model(target=dict(type='PixelTarget'), out_channels=PIXELS,
+                   window_size=2)
     model.eval()
     x = torch.randn(2, 3, 64, 64)
     torch.manual_seed(3)

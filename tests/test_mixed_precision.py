@@ -26,7 +26,9 @@ PRETRAIN = {
 }
 # variants of a tiny config that take other dtype paths
 VARIANTS = {
-    'localmim-pixel': ('localmim-hog', [], lambda cfg: cfg.model.__setitem__(
+    'localmim-pixel': ('localmim-hog', [
+        'model.neck.out_channels=[12,48,192,768]'
+    ], lambda cfg: cfg.model.__setitem__(
         'target_generator', dict(type='PixelTarget', norm_pix=True))),
     'localmim-swin-simple': ('localmim-swin', ['model.backbone.mode=simple'],
                              None),

@@ -33,25 +33,26 @@ def _opts(root, batch):
 @pytest.mark.slow
 @pytest.mark.parametrize('method', sorted(TINY_CONFIGS))
 def test_tiny_config_reduces_the_loss(method, tmp_path, repo_root):
-    """A few hundred CPU steps on the built-in images: the loss falls."""
+    """160 CPU steps on the built-in images: the loss falls (measured:
+    to 0.50x the first 40 steps' mean for both, 0.46-0.49x after 320)."""
     from mim_pretrain.datasets import generate_imagenet
     root = str(tmp_path / 'data')
     generate_imagenet(osp.join(root, 'imagenet'), num_images=128, seed=0)
     work = str(tmp_path / 'work')
-    # 128 images / batch 8 = 16 steps per epoch, 20 epochs = 320 steps
+    # 128 images / batch 8 = 16 steps per epoch, 10 epochs = 160 steps
     res = subprocess.run(
         [sys.executable, 'tools/train.py', TINY_CONFIGS[method], '--work-dir',
          work,
-         '--cfg-options', *_opts(root, 8)],
+         '--cfg-options', *_opts(root, 8), 'train_cfg.max_epochs=10'],
         cwd=repo_root, capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stderr[-3000:]
     losses = _losses(work)
-    assert len(losses) == 320 // 4
+    assert len(losses) == 160 // 4
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
-    print(f'{method} tiny, 320 steps: loss {first:.3f} (first 40 steps) -> '
+    print(f'{method} tiny, 160 steps: loss {first:.3f} (first 40 steps) -> '
           f'{last:.3f} (last 40 steps)')
     assert last < 0.75 * first
-    assert osp.isfile(osp.join(work, 'epoch_20.pth'))
+    assert osp.isfile(osp.join(work, 'epoch_10.pth'))
 
 
 @pytest.mark.slow

@@ -182,10 +182,6 @@ class LocalMIM(BaseSelfSupervisor):
         cells = self.tap_cells(
             backbone, neck['scales'] if isinstance(neck, dict) else
             neck.scales)
-        if isinstance(neck, dict) and neck.get('out_channels') is None:
-            # a config that leaves them out gets the target's sizes
-            neck['out_channels'] = [
-                target_generator.out_channels(c) for c in cells]
         super().__init__(
             backbone=backbone, neck=neck, head=head,
             target_generator=target_generator, **kwargs)

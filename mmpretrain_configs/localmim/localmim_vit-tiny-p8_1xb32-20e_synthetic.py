@@ -23,10 +23,11 @@ model = dict(
         mask_ratio=0.75,
         out_indices=(0, 1, 2, 3),
         pos_embed='sincos'),
-    # out_channels=None: sized from target_generator when the model is
-    # built (HOG's 27 per cell here; variants of this config swap in
-    # PixelTarget, whose cells need 12/48/192/768)
-    neck=dict(in_dims=embed_dims, dims=128, num_heads=4, out_channels=None))
+    # per cell: HOG's 3 channels x 9 bins (PixelTarget would need
+    # 12/48/192/768 for the 2/4/8/16-px cells of these taps)
+    neck=dict(
+        in_dims=embed_dims, dims=128, num_heads=4,
+        out_channels=(27, 27, 27, 27)))
 
 # the built-in run's data, schedule and logging (../_base_/synthetic_run.py;
 # mmengine makes each key an assignment here, see that file); the full-size
