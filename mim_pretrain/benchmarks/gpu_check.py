@@ -978,6 +978,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     device = resolve(args)
     import mim_pretrain  # noqa: F401  registers models, fixes, wrappers
     bu.quiet_logs('gpu_check')
+    bu.steady_cpu_allocator(device)
     os.makedirs(args.work_dir, exist_ok=True)
     sections = args.only or ['sdpa', 'pretrain', 'throughput', 'transfer']
     runner = Runner(args.budget_s, device)

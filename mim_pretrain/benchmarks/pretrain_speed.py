@@ -582,6 +582,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     device = bu.resolve_device(args)
     import mim_pretrain  # noqa: F401  registers the models
     bu.quiet_logs('pretrain_speed')
+    bu.steady_cpu_allocator(device)
     os.makedirs(args.work_dir, exist_ok=True)
     with bu.run_context(args.threads, 'mmpretrain'):
         machine = bu.machine_record(device)

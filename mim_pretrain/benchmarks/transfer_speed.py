@@ -347,6 +347,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     device = bu.resolve_device(args)
     import mim_pretrain  # noqa: F401  registers the backbones
     bu.quiet_logs('transfer_speed')
+    bu.steady_cpu_allocator(device)
     os.makedirs(args.work_dir, exist_ok=True)
     machine = bu.machine_record(device)
     if args.threads:  # set for each task's run (common.run_context)
