@@ -237,6 +237,10 @@ def test_real_configs_have_the_authors_recipe(name, arch, lr, batch, epochs,
     assert cfg.train_cfg.max_epochs == epochs
     assert cfg.param_scheduler[0].end == 40
     assert cfg.model.target_generator.nbins == nbins
+    # --hog_bias in the authors' ViT-L command only; min_lr 1e-6
+    assert cfg.model.target_generator.get('sobel_biases', 0) == (
+        4 if arch == 'l' else 0)
+    assert cfg.param_scheduler[1].eta_min == 1e-6
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(cfg.model)
     assert model.backbone.out_indices == taps
@@ -263,3 +267,114 @@ def test_tiny_config_changes_only_sizes(repo_root):
     assert tiny.neck.scales == real.neck.scales
     assert tiny.head == real.head
     assert tiny.target_generator == real.target_generator
+
+
+def _naive_hog(img, nbins, bias, cell):
+    """HOG of one image ``[C, H, W]`` pixel by pixel, in float64: the 3x3
+    Sobel cross-correlation over reflect padding plus ``bias``, the
+    magnitude into bin ``floor(atan2(gx, gy) / pi * nbins) mod nbins``,
+    the mean over each cell, L2 over the bins of each channel."""
+    c, h, w = img.shape
+    kx = [[1, 0, -1], [2, 0, -2], [1, 0, -1]]
+
+    def px(ch, r, q):
+        r = -r if r < 0 else (2 * (h - 1) - r if r >= h else r)
+        q = -q if q < 0 else (2 * (w - 1) - q if q >= w else q)
+        return float(img[ch, r, q])
+
+    out = torch.zeros(c, nbins, h // cell, w // cell, dtype=torch.float64)
+    for ch in range(c):
+        for r in range(h):
+            for q in range(w):
+                gx = bias[0] + sum(kx[i][j] * px(ch, r + i - 1, q + j - 1)
+                                   for i in range(3) for j in range(3))
+                gy = bias[1] + sum(kx[j][i] * px(ch, r + i - 1, q + j - 1)
+                                   for i in range(3) for j in range(3))
+                k = math.floor(math.atan2(gx, gy) / math.pi * nbins) % nbins
+                out[ch, k, r // cell, q // cell] += math.hypot(gx, gy)
+    out /= cell * cell
+    out /= out.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return out.flatten(0, 1)
+
+
+def test_hog_sobel_bias_equals_a_per_pixel_reference():
+    """The authors' --hog_bias: each target its own frozen Sobel bias,
+    equal to the per-pixel reference; without bias the same reference
+    with (0, 0)."""
+    torch.manual_seed(0)
+    img = torch.rand(1, 3, 8, 12)
+    img[:, :, :4, :4] = 0.5  # a smooth region, where the bias decides
+    hog = HOGTarget(nbins=6, sobel_biases=2, bias_seed=3)
+    outs = hog.multi_scale(img, [2, 4])
+    for out, bias, cell in zip(outs, hog.sobel_bias.tolist(), [2, 4]):
+        ref = _naive_hog(img[0], 6, bias, cell)
+        assert (out[0].double() - ref).abs().max() < 1e-5
+    # unbiased, away from flat parts and the border cells: there a gradient
+    # component is 0 (reflect padding makes gy 0 on the top and bottom
+    # rows), and its float32 rounding, +-1e-7, picks the bin
+    rough = torch.rand(1, 3, 8, 12)
+    assert (HOGTarget(nbins=6)(rough, 2)[0].double() -
+            _naive_hog(rough[0], 6, (0., 0.), 2))[:, 1:-1, 1:-1].abs().max(
+            ) < 1e-5
+    plain = HOGTarget(nbins=6).multi_scale(img, [2])[0]
+    # on the smooth cells the unbiased target is 0, the biased one a bin
+    assert plain[0, :, 0, 0].abs().max() == 0
+    assert torch.allclose(outs[0][0, :6, 0, 0].norm(), torch.tensor(1.))
+
+
+def test_hog_bias_is_seeded_kept_and_checked():
+    """The biases come from ``bias_seed`` only (not the global RNG), lie in
+    PyTorch's default conv-bias range U(-1/3, 1/3), are saved with the
+    model, and need one cell per bias."""
+    torch.manual_seed(1)
+    a = HOGTarget(sobel_biases=4, bias_seed=0)
+    torch.manual_seed(2)
+    b = HOGTarget(sobel_biases=4, bias_seed=0)
+    assert torch.equal(a.sobel_bias, b.sobel_bias)
+    assert not torch.equal(a.sobel_bias,
+                           HOGTarget(sobel_biases=4, bias_seed=1).sobel_bias)
+    assert a.sobel_bias.shape == (4, 2) and a.sobel_bias.abs().max() < 1 / 3
+    assert 'sobel_bias' in a.state_dict()
+    assert 'sobel_bias' not in HOGTarget().state_dict()
+    with pytest.raises(ValueError, match='sobel_biases=4 makes one target '
+                       'per bias; got 2 cells'):
+        a.multi_scale(torch.rand(1, 3, 16, 16), [4, 8])
+    with pytest.raises(ValueError, match='sobel_biases must be'):
+        HOGTarget(sobel_biases=-1)
+
+
+def _authors_vit_decay(name, p):
+    """timm's add_weight_decay, as the authors' ViT pretraining calls it:
+    no decay for 1-D parameters and biases."""
+    return not (p.ndim == 1 or name.endswith('.bias'))
+
+
+def _authors_swin_decay(name, p):
+    """The authors' Swin pretraining: timm's rule plus names containing
+    'position_bias' or 'token'."""
+    return _authors_vit_decay(name, p) and 'position_bias' not in name \
+        and 'token' not in name
+
+
+@pytest.mark.parametrize('name,rule', [
+    ('localmim_vit-tiny-p8_1xb32-20e_synthetic.py', _authors_vit_decay),
+    ('localmim_swin-tiny-w3_1xb32-20e_synthetic.py', _authors_swin_decay),
+])
+def test_weight_decay_follows_the_authors_rule(name, rule, repo_root):
+    """Every trainable parameter is decayed exactly where the authors'
+    optimizer decays it (the tiny configs keep the full-size rules)."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(f'{repo_root}/{CFG}{name}')
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    decay = {}
+    for group in wrapper.optimizer.param_groups:
+        for p in group['params']:
+            decay[id(p)] = group['weight_decay'] > 0
+    checked = 0
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            assert decay[id(p)] == rule(n, p), n
+            checked += 1
+    assert checked > 20

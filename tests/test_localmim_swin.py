@@ -255,7 +255,7 @@ def test_pretraining_weights_load_into_mmdet_and_mmseg_swin(scope, tmp_path):
     import importlib
     swin = importlib.import_module(
         f'{scope}.models.backbones.swin').SwinTransformer
-    enc = _encoder(window_size=2)
+    enc = _encoder(window_size=2, norm_eps=1e-5)
     path = _save(tmp_path, {'backbone.' + k: v
                             for k, v in enc.state_dict().items()})
     theirs = swin(embed_dims=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4),
@@ -295,7 +295,7 @@ def test_pretraining_weights_load_into_mmpretrain_swin(size, window,
     stage grid equals the window (96 px, window 3: no shift, as official
     Swin); mmdet's Swin shifts there, so its last stage differs."""
     from mmdet.models.backbones import SwinTransformer as DetSwin
-    enc = _encoder(window_size=window)
+    enc = _encoder(window_size=window, norm_eps=1e-5)
     state = {'backbone.' + k: v for k, v in enc.state_dict().items()}
     plain = _save(tmp_path, state)
     renamed = _save(tmp_path, taps_to_mmpretrain(state), 'taps.pth')
@@ -328,7 +328,8 @@ def _concat_merge(x, grid, order, norm_w, norm_b, weight):
     x = x.view(b, *grid, c)
     parts = [x[:, dr::2, dc::2] for dr, dc in order]
     x = torch.cat(parts, -1).view(b, -1, 4 * c)
-    return F.linear(F.layer_norm(x, (4 * c, ), norm_w, norm_b), weight)
+    return F.linear(F.layer_norm(x, (4 * c, ), norm_w, norm_b, eps=1e-6),
+                    weight)
 
 
 @pytest.mark.parametrize('order', [AUTHORS_ORDER, OFFICIAL_ORDER])
@@ -526,6 +527,15 @@ def test_swin_b_configs_have_the_authors_recipe(name, channels, repo_root):
     assert enc.tap_dims == [256, 512, 1024, 1024]
     assert model.cells == [8, 16, 32, 32]
     assert [d.pred[-1].out_channels for d in model.neck.decoders] == channels
+    # the authors' merge geometry, LayerNorm eps, decoder widths and heads
+    assert enc.geometry == 'authors'
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert len(norms) > 50 and {m.eps for m in norms} == {1e-6}
+    assert [d.dims for d in model.neck.decoders] == [64, 128, 128, 128]
+    assert [d.block.attn.num_heads for d in model.neck.decoders] == [4] * 4
+    # --hog_bias in the HOG command: a frozen bias per stage
+    assert getattr(model.target_generator, 'sobel_biases', 0) == (
+        4 if channels == [54] * 4 else 0)
     n = sum(p.numel() for p in enc.parameters())
     print(f'LocalMIM Swin-B encoder: {n / 1e6:.1f} M parameters')
 
@@ -537,10 +547,13 @@ def test_tiny_config_changes_only_sizes(repo_root):
         f'{repo_root}/{CFG}localmim_swin-tiny-w3_1xb32-20e_synthetic.py'
     ).model
     for key in ('type', 'patch_size', 'mode', 'mask_ratio', 'mask_per_sample',
-                'drop_path_rate'):
+                'geometry', 'norm_eps', 'drop_path_rate'):
         assert tiny.backbone[key] == real.backbone[key], key
-    for key in ('type', 'scales', 'with_cls'):
-        assert tiny.neck[key] == real.neck[key], key
+    for key in ('type', 'scales', 'with_cls', 'num_heads'):
+        assert tiny.neck.get(key) == real.neck.get(key), key
+    # the first stage's decoder is half as wide as the others
+    assert [d / tiny.neck.dims[1] for d in tiny.neck.dims] == [
+        d / real.neck.dims[1] for d in real.neck.dims]
     assert tiny.head == real.head
     assert tiny.target_generator == real.target_generator
 
@@ -653,3 +666,149 @@ def test_mode_benchmark_counts_the_tokens(tmp_path, repo_root):
         'counted_gflops']
     for r in rows.values():
         assert r['step_s'] > 0 and r['encoder_peak_mib'] >= 0
+
+
+def _reference_layout(true_pos, grid, unit, window, shift, geometry,
+                      merged):
+    """Which tokens share a window and the relative offset of each pair,
+    computed token by token from the authors' description of their code.
+
+    ``true_pos``: the visible tokens' raster positions. Stage coordinates:
+    each token's own (``'swin'``, and stage 0 of ``'authors'``, where their
+    code permutes the coordinates with the tokens), or, for ``'authors'``
+    after a merging (``merged``), what their patch merging hands on: the
+    tokens are listed unit-major and the k-th one gets the k-th raster
+    coordinate among the raster indices whose entry of the
+    unit-major visibility mask is set. Windows: GreenMIM's grouping,
+    ``(coord + (window - shift) % window) // window`` per axis (no wrap);
+    offsets: ``(dr + window - 1) * (2 * window - 1) + dc + window - 1``.
+    Returns ``{(a, b): offset index}`` over ordered pairs of tokens (by
+    true position) that attend to each other.
+    """
+    h, w = grid
+    present = set(true_pos)
+    coords = {p: divmod(p, w) for p in true_pos}
+    if geometry == 'authors' and merged:
+        units_w = w // unit
+        unit_major = []  # true position of each unit-major index
+        for uu in range((h // unit) * units_w):
+            for t in range(unit * unit):
+                r = (uu // units_w) * unit + t // unit
+                c = (uu % units_w) * unit + t % unit
+                unit_major.append(r * w + c)
+        tokens = [p for p in unit_major if p in present]
+        raster = [divmod(i, w) for i, p in enumerate(unit_major)
+                  if p in present]
+        coords = dict(zip(tokens, raster))
+    off = (window - shift) % window
+
+    def group(p):
+        r, c = coords[p]
+        return (r + off) // window, (c + off) // window
+
+    pairs = {}
+    for a in true_pos:
+        for b in true_pos:
+            if group(a) == group(b):
+                dr = coords[a][0] - coords[b][0]
+                dc = coords[a][1] - coords[b][1]
+                pairs[(a, b)] = ((dr + window - 1) * (2 * window - 1) + dc +
+                                 window - 1)
+    return pairs
+
+
+def _project_layout(enc, stage, windows, true_pos):
+    """The same mapping read off the encoder's window layout: tokens in one
+    window whose mask entry is 0, and the relative position index of their
+    slots."""
+    size = windows.size
+    index = enc.stages[stage].blocks[0].attn.w_msa.relative_position_index
+    slot = windows.slot[0].tolist()
+    pairs = {}
+    for i, a in enumerate(true_pos):
+        for j, b in enumerate(true_pos):
+            (ka, sa), (kb, sb) = divmod(slot[i], size), divmod(slot[j], size)
+            if ka != kb or (windows.mask is not None and
+                            windows.mask[0, ka, sa, sb] != 0):
+                continue
+            pairs[(a, b)] = int(index[sa, sb])
+    return pairs
+
+
+@pytest.mark.parametrize('geometry', ['swin', 'authors'])
+def test_window_geometry_equals_a_per_token_reference(geometry):
+    """Every stage's plain and shifted windows (who attends to whom, with
+    which relative offset) equal the per-token reference, for true Swin
+    geometry and for the authors' merge coordinates; the two differ after
+    a merging (stages 1 and 2) and nowhere else."""
+    enc = LocalMIMSwinTransformer(arch=ARCH, window_size=3,
+                                  geometry=geometry)
+    units = (3, 6)  # 96 x 192 px: stage grids 24x48, 12x24, 6x12, 3x6
+    g = torch.Generator().manual_seed(3)
+    mask = torch.ones(1, 18)
+    mask[0, torch.randperm(18, generator=g)[:6]] = 0
+    grid = (24, 48)
+    level = resample_mask(mask, units, grid).flatten(1)
+    n_vis = int((level[0] == 0).sum())
+    pos = localmim_swin.visible_order(level)[:, :n_vis]
+    moved = []
+    for stage in range(4):
+        unit = 2**(3 - stage)
+        wpos = enc.window_positions(pos, grid, stage)
+        moved.append(float((wpos != pos).float().mean()))
+        layouts = enc.stage_windows(grid, wpos, pos.device)
+        shifts = (0, 1 if min(grid) > 3 else 0)
+        true_pos = pos[0].tolist()
+        for windows, shift in zip(layouts, shifts):
+            ref = _reference_layout(true_pos, grid, unit, 3, shift, geometry,
+                                    merged=stage > 0)
+            assert _project_layout(enc, stage, windows, true_pos) == ref, \
+                (stage, shift)
+        if stage < 3:
+            _, pos = localmim_swin.merge_index(pos, grid, pos.device)
+            grid = (grid[0] // 2, grid[1] // 2)
+    if geometry == 'swin':
+        assert moved == [0.] * 4
+    else:
+        # most visible tokens of stages 1 and 2 carry another position
+        assert moved[0] == moved[3] == 0. and min(moved[1:3]) > 0.5, moved
+
+
+def test_authors_geometry_changes_only_the_merged_stages():
+    """Same weights, images and mask: the stage-0 tap is identical under
+    both geometries, the later ones are not; per-sample masks work; the
+    authors' geometry has no simple-mode version."""
+    x = torch.randn(2, 3, 96, 96)
+    mask = torch.tensor([[1., 0, 1, 1, 0, 1, 1, 1, 0],
+                         [0., 1, 1, 0, 1, 1, 0, 1, 1]])
+    taps = {}
+    for geometry in ('swin', 'authors'):
+        enc = _encoder(window_size=3, geometry=geometry)
+        with torch.no_grad():
+            taps[geometry] = enc(x, mask=mask)[0]
+    assert torch.equal(taps['swin'][0], taps['authors'][0])
+    for a, b in zip(taps['swin'][1:], taps['authors'][1:]):
+        assert a.shape == b.shape and (a - b).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="mode='simple' has no"):
+        LocalMIMSwinTransformer(arch=ARCH, mode='simple', geometry='authors')
+    with pytest.raises(ValueError, match='geometry must be one of'):
+        LocalMIMSwinTransformer(arch=ARCH, geometry='greenmim')
+
+
+def test_decoders_take_per_stage_widths_and_heads():
+    """The authors' Swin decoders: widths 64/128/128/128, 4 heads each;
+    lengths that do not match the taps and widths not divisible by the
+    heads are refused."""
+    model = _model(out_channels=HOG9)
+    assert [d.dims for d in model.neck.decoders] == [32] * 4
+    from mim_pretrain.models.necks import LocalMIMDecoders
+    neck = LocalMIMDecoders(in_dims=(32, 64, 128, 128), scales=(1., ) * 4,
+                            dims=(64, 128, 128, 128), num_heads=4,
+                            with_cls=False)
+    assert [d.dims for d in neck.decoders] == [64, 128, 128, 128]
+    assert [d.block.attn.num_heads for d in neck.decoders] == [4] * 4
+    with pytest.raises(ValueError, match='3 dims for 4 decoder scales'):
+        LocalMIMDecoders(in_dims=32, scales=(1., ) * 4, dims=(64, 128, 128))
+    with pytest.raises(ValueError, match='dims 66 is not a multiple of its '
+                       'num_heads 4'):
+        LocalMIMDecoders(in_dims=32, scales=(1., ) * 4, dims=66, num_heads=4)

@@ -30,8 +30,9 @@ VARIANTS = {
         'model.neck.out_channels=[12,48,192,768]'
     ], lambda cfg: cfg.model.__setitem__(
         'target_generator', dict(type='PixelTarget', norm_pix=True))),
-    'localmim-swin-simple': ('localmim-swin', ['model.backbone.mode=simple'],
-                             None),
+    'localmim-swin-simple': ('localmim-swin', [
+        'model.backbone.mode=simple', 'model.backbone.geometry=swin'
+    ], None),
 }
 DET = {
     f'det-{init}': f'mmdet_configs/vitdet/mask-rcnn_vit-tiny-p8-{init}_'

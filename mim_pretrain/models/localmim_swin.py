@@ -42,6 +42,7 @@ SWIN_ARCHS: Dict[str, Tuple[int, Tuple[int, ...], Tuple[int, ...]]] = {
     'large': (192, (2, 2, 18, 2), (6, 12, 24, 48)),
 }
 MODES = ('efficient', 'simple')
+GEOMETRIES = ('swin', 'authors')
 
 
 def resolve_swin_arch(arch: Union[str, dict]
@@ -84,6 +85,35 @@ def visible_order(level_mask: torch.Tensor) -> torch.Tensor:
     is the ``ids_restore`` of :class:`~.localmim.LocalDecoder`.
     """
     return torch.argsort(level_mask.to(torch.int8), dim=1, stable=True)
+
+
+def authors_positions(pos: torch.Tensor, grid: Tuple[int, int],
+                      unit: int) -> torch.Tensor:
+    """The positions the authors' code gives tokens after a patch merging.
+
+    Their encoder keeps the tokens unit-major (mask units in raster order,
+    each unit's ``unit x unit`` tokens in raster order inside it), while
+    their patch merging selects the next grid's raster coordinates with the
+    unit-major visibility mask: the ``k``-th visible token (unit-major)
+    gets the ``k``-th raster position whose unit-major index is visible.
+    Both lists are sorted the same way, so a token's position is its own
+    unit-major index read as a raster index. Where a unit is a single token
+    (the coarsest stage) this is the true position.
+
+    Args:
+        pos: raster positions ``[Bm, N]`` of the visible tokens on ``grid``.
+        grid: the stage grid ``(h, w)``.
+        unit: tokens per mask-unit side at this stage.
+
+    Returns:
+        torch.Tensor: ``[Bm, N]`` positions on ``grid``, a permutation of
+        the visible unit-major indices.
+    """
+    w = grid[1]
+    r, c = pos // w, pos % w
+    units_per_row = w // unit
+    return ((r // unit) * units_per_row + c // unit) * unit * unit + \
+        (r % unit) * unit + c % unit
 
 
 class Windows:
@@ -220,12 +250,12 @@ class SwinPatchEmbed(nn.Module):
     """
 
     def __init__(self, patch_size: int, in_channels: int,
-                 embed_dims: int) -> None:
+                 embed_dims: int, norm_eps: float = 1e-6) -> None:
         super().__init__()
         self.patch_size = patch_size
         self.projection = nn.Conv2d(in_channels, embed_dims, patch_size,
                                     patch_size)
-        self.norm = nn.LayerNorm(embed_dims)
+        self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
 
     def forward(self, x: torch.Tensor
                 ) -> Tuple[torch.Tensor, Tuple[int, int]]:
@@ -319,13 +349,14 @@ class SwinBlock(nn.Module):
 
     def __init__(self, dims: int, num_heads: int, window_size: int,
                  mlp_ratio: float = 4., qkv_bias: bool = True,
-                 drop_path: float = 0., attn_drop: float = 0.) -> None:
+                 drop_path: float = 0., attn_drop: float = 0.,
+                 norm_eps: float = 1e-6) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dims)
+        self.norm1 = nn.LayerNorm(dims, eps=norm_eps)
         self.attn = SwinAttention(
             dims=dims, num_heads=num_heads, window_size=window_size,
             qkv_bias=qkv_bias, attn_drop=attn_drop)
-        self.norm2 = nn.LayerNorm(dims)
+        self.norm2 = nn.LayerNorm(dims, eps=norm_eps)
         self.ffn = SwinFFN(dims=dims, hidden=int(dims * mlp_ratio))
         self.drop_path = DropPath(drop_path) if drop_path > 0. \
             else nn.Identity()
@@ -341,9 +372,9 @@ class PatchMerging(nn.Module):
     (channel-major: ``c * 4 + k``, k over (0,0), (0,1), (1,0), (1,1)), as
     mmdet's, mmseg's and mmcv's PatchMerging."""
 
-    def __init__(self, dims: int) -> None:
+    def __init__(self, dims: int, norm_eps: float = 1e-6) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(4 * dims)
+        self.norm = nn.LayerNorm(4 * dims, eps=norm_eps)
         self.reduction = nn.Linear(4 * dims, 2 * dims, bias=False)
 
     def forward(self, x: torch.Tensor,
@@ -363,15 +394,17 @@ class SwinStage(nn.Module):
     def __init__(self, dims: int, depth: int, num_heads: int,
                  window_size: int, mlp_ratio: float, qkv_bias: bool,
                  drop_paths: Sequence[float], attn_drop: float,
-                 downsample: bool) -> None:
+                 downsample: bool, norm_eps: float = 1e-6) -> None:
         super().__init__()
         self.blocks = nn.ModuleList([
             SwinBlock(dims=dims, num_heads=num_heads,
                       window_size=window_size, mlp_ratio=mlp_ratio,
                       qkv_bias=qkv_bias, drop_path=drop_paths[i],
-                      attn_drop=attn_drop) for i in range(depth)
+                      attn_drop=attn_drop, norm_eps=norm_eps)
+            for i in range(depth)
         ])
-        self.downsample = PatchMerging(dims) if downsample else None
+        self.downsample = PatchMerging(dims, norm_eps) if downsample \
+            else None
 
 
 @register_pretrain_model()
@@ -394,6 +427,16 @@ class LocalMIMSwinTransformer(BaseModule):
             49 at 224 px).
         mask_per_sample: draw a mask per image; False (the authors' choice)
             uses one mask for the whole batch.
+        geometry: where the windows of the masked encoder put each visible
+            token. ``'swin'``: at its own position (true Swin windows and
+            relative offsets at every stage). ``'authors'``: as the
+            authors' released code, whose patch merging hands the next
+            stage the merged grid's raster coordinates in the order of its
+            unit-major tokens, so after a merging each token takes the
+            position whose raster index equals its unit-major index (see
+            :func:`authors_positions`; stages 1 and 2 of a 4-stage Swin,
+            efficient mode only).
+        norm_eps: epsilon of every LayerNorm (the authors': 1e-6).
         with_cp: activation checkpointing of each block.
         init_cfg: mmengine init config.
 
@@ -420,13 +463,23 @@ class LocalMIMSwinTransformer(BaseModule):
                  mode: str = 'efficient',
                  mask_ratio: float = 0.75,
                  mask_per_sample: bool = False,
+                 geometry: str = 'swin',
+                 norm_eps: float = 1e-6,
                  with_cp: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+        if geometry not in GEOMETRIES:
+            raise ValueError(f'geometry must be one of {GEOMETRIES}, got '
+                             f'{geometry!r}')
+        if geometry == 'authors' and mode != 'efficient':
+            raise ValueError("geometry='authors' reproduces the authors' "
+                             "efficient encoder; mode='simple' has no "
+                             "authors' version: use geometry='swin'")
         dims, depths, heads = resolve_swin_arch(arch)
         self.mode = mode
+        self.geometry = geometry
         self.patch_size = patch_size
         self.window_size = window_size
         self.mask_ratio = mask_ratio
@@ -439,7 +492,8 @@ class LocalMIMSwinTransformer(BaseModule):
         self.tap_dims = [dims * 2**min(i + 1, last) for i in self.out_indices]
         self.tap_strides = [patch_size * 2**min(i + 1, last)
                             for i in self.out_indices]
-        self.patch_embed = SwinPatchEmbed(patch_size, in_channels, dims)
+        self.patch_embed = SwinPatchEmbed(patch_size, in_channels, dims,
+                                          norm_eps)
         if mode == 'simple':
             self.mask_token = nn.Parameter(torch.zeros(1, 1, dims))
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
@@ -449,12 +503,14 @@ class LocalMIMSwinTransformer(BaseModule):
                 SwinStage(dims * 2**i, depth, num_heads, window_size,
                           mlp_ratio, qkv_bias,
                           rates[sum(depths[:i]):sum(depths[:i + 1])],
-                          attn_drop_rate, downsample=i < last))
+                          attn_drop_rate, downsample=i < last,
+                          norm_eps=norm_eps))
         self.tap_norms = nn.ModuleDict({
-            str(i): nn.LayerNorm(self.tap_dims[i])
+            str(i): nn.LayerNorm(self.tap_dims[i], eps=norm_eps)
             for i in self.out_indices[:-1]
         })
-        self.add_module(f'norm{last}', nn.LayerNorm(self.tap_dims[-1]))
+        self.add_module(f'norm{last}',
+                        nn.LayerNorm(self.tap_dims[-1], eps=norm_eps))
         self._dense: Dict[Hashable, Windows] = {}
 
     def init_weights(self) -> None:
@@ -594,6 +650,18 @@ class LocalMIMSwinTransformer(BaseModule):
                                  partial(dense, s)) for s in shifts)
         return plain, shifted
 
+    def window_positions(self, pos: Optional[torch.Tensor],
+                         grid: Tuple[int, int], stage: int
+                         ) -> Optional[torch.Tensor]:
+        """Positions that the windows of ``stage`` are drawn from, for the
+        tokens at ``pos`` (raster positions on ``grid``; None: full grid):
+        their own, or with ``geometry='authors'`` those the authors' patch
+        merging hands on (:func:`authors_positions`)."""
+        if pos is None or self.geometry == 'swin' or stage == 0:
+            return pos
+        return authors_positions(pos, grid,
+                                 2**(self.num_stages - 1 - stage))
+
     def forward_stages(self, x: torch.Tensor, grid: Tuple[int, int],
                        pos: Optional[torch.Tensor]) -> List[torch.Tensor]:
         """Run the stages on the tokens at ``pos`` (None: the full grid).
@@ -603,7 +671,8 @@ class LocalMIMSwinTransformer(BaseModule):
         """
         taps = []
         for i, stage in enumerate(self.stages):
-            windows = self.stage_windows(grid, pos, x.device)
+            windows = self.stage_windows(
+                grid, self.window_positions(pos, grid, i), x.device)
             for j, blk in enumerate(stage.blocks):
                 if self.with_cp and self.training and x.requires_grad:
                     x = torch.utils.checkpoint.checkpoint(

@@ -2,9 +2,10 @@
 # built-in 96-px images (3x3 mask units of 32 px; stage grids 24/12/6/3),
 # for tests and quick runs. It keeps the real config's algorithm (efficient
 # mode, 75% of the units masked with one mask per batch, taps after every
-# patch merging, one-block decoders with linear heads, HOG with 18 bins,
-# equal weights) and changes only sizes (decoders 64-d, 4 heads), batch,
-# schedule, precision (fp32: CPU) and data root.
+# patch merging, the authors' window geometry, one-block decoders with
+# linear heads and the first stage's halved, 4 heads, HOG with 18 bins and
+# Sobel biases, equal weights) and changes only sizes (decoders
+# 32/64/64/64-d), batch, schedule, precision (fp32: CPU) and data root.
 _base_ = [
     './localmim_swin-base-w7_8xb256-amp-coslr-400e_in1k.py',
     '../_base_/synthetic_run.py'
@@ -25,12 +26,13 @@ model = dict(
         mode='efficient',
         mask_ratio=0.75,
         mask_per_sample=False,
+        geometry='authors',
+        norm_eps=1e-6,
         drop_path_rate=0.),
     neck=dict(
         in_dims=(2 * embed_dims, 4 * embed_dims, 8 * embed_dims,
                  8 * embed_dims),
-        dims=64,
-        num_heads=4))
+        dims=(32, 64, 64, 64)))
 
 # the built-in run's data, schedule and logging (../_base_/synthetic_run.py;
 # mmengine makes each key an assignment here, see that file); the full-size

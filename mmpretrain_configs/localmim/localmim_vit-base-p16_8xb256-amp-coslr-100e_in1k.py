@@ -15,7 +15,7 @@ param_scheduler = [
     dict(
         type='CosineAnnealingLR',
         T_max=max_epochs - warmup_epochs,
-        eta_min=0.,
+        eta_min=1e-6,  # the authors' min_lr
         by_epoch=True,
         begin=warmup_epochs,
         end=max_epochs,

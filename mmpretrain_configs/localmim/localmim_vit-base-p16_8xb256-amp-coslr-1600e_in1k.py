@@ -1,7 +1,10 @@
 # LocalMIM ViT-B/16 with HOG targets, 1600 epochs: the authors' recipe.
 # Batch 2048 (8 GPUs x 256), lr = 2e-4 * 2048 / 256, AdamW (0.9, 0.95),
-# weight decay 0.05 (none on norms, biases, tokens), 40 warm-up epochs then
-# cosine, RandomResizedCrop(224, 0.2-1, bicubic) + flip, AMP.
+# weight decay 0.05 (none on 1-D parameters and biases: timm's
+# add_weight_decay, which decays the cls and mask tokens), 40 warm-up epochs
+# then cosine to min_lr 1e-6, RandomResizedCrop(224, 0.2-1, bicubic) + flip,
+# AMP. To exempt the tokens as MAE's mmpretrain config does, add
+# custom_keys={'cls_token': dict(decay_mult=0.), 'mask_token': ...}.
 _base_ = [
     '../_base_/models/localmim_vit-base-p16.py',
     '../_base_/datasets/imagenet_bs512_mae.py',
@@ -25,11 +28,8 @@ optim_wrapper = dict(
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,
-        custom_keys={
-            'cls_token': dict(decay_mult=0.),
-            'mask_token': dict(decay_mult=0.),
-            'pos_embed': dict(decay_mult=0.)
-        }))
+        # the fixed sin-cos table is frozen; the rule only keeps it so
+        custom_keys={'pos_embed': dict(decay_mult=0.)}))
 
 max_epochs = 1600
 warmup_epochs = 40
@@ -44,7 +44,7 @@ param_scheduler = [
     dict(
         type='CosineAnnealingLR',
         T_max=max_epochs - warmup_epochs,
-        eta_min=0.,
+        eta_min=1e-6,  # the authors' min_lr
         by_epoch=True,
         begin=warmup_epochs,
         end=max_epochs,

@@ -81,6 +81,17 @@ class LocalDecoder(nn.Module):
         return self.pred(x)
 
 
+def per_tap(name: str, value: Union[int, Sequence[int]],
+            taps: int) -> List[int]:
+    """One value per tap from a number shared by all taps or a sequence;
+    an error names the option whose length differs from the scales'."""
+    if isinstance(value, int):
+        return [value] * taps
+    if len(value) != taps:
+        raise ValueError(f'{len(value)} {name} for {taps} decoder scales')
+    return list(value)
+
+
 @register_pretrain_model()
 class LocalMIMDecoders(BaseModule):
     """The local decoders of all taps (the algorithm's neck).
@@ -92,8 +103,9 @@ class LocalMIMDecoders(BaseModule):
         out_channels: target channels per cell for each tap (the configs
             state them: ``3 * nbins`` for HOG, ``cell * cell * 3`` for
             pixels; :class:`~mim_pretrain.models.LocalMIM` checks them).
-        dims: decoder width.
-        num_heads: decoder heads.
+        dims: decoder width, one for all taps (the authors' ViT: 256) or one
+            per tap (the authors' Swin: 64, 128, 128, 128).
+        num_heads: decoder heads, one for all taps or one per tap.
         with_cls: the taps start with a cls token (see
             :class:`LocalDecoder`).
         init_cfg: mmengine init config.
@@ -103,23 +115,25 @@ class LocalMIMDecoders(BaseModule):
                  in_dims: Union[int, Sequence[int]],
                  scales: Sequence[float] = SCALES,
                  out_channels: Sequence[int] = (27, 27, 27, 27),
-                 dims: int = 256,
-                 num_heads: int = 8,
+                 dims: Union[int, Sequence[int]] = 256,
+                 num_heads: Union[int, Sequence[int]] = 8,
                  with_cls: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if len(scales) != len(out_channels):
-            raise ValueError(f'{len(scales)} scales but {len(out_channels)} '
-                             'out_channels')
-        if isinstance(in_dims, int):
-            in_dims = [in_dims] * len(scales)
-        if len(in_dims) != len(scales):
-            raise ValueError(f'{len(in_dims)} in_dims for {len(scales)} '
-                             'taps')
+        n = len(scales)
+        in_dims, out_channels, dims, num_heads = (
+            per_tap(name, value, n) for name, value in (
+                ('in_dims', in_dims), ('out_channels', out_channels),
+                ('dims', dims), ('num_heads', num_heads)))
+        for d, h in zip(dims, num_heads):
+            if d % h:
+                raise ValueError(f'decoder dims {d} is not a multiple of its '
+                                 f'num_heads {h}')
         self.scales = tuple(scales)
         self.decoders = nn.ModuleList([
-            LocalDecoder(d, c, s, dims, num_heads, with_cls=with_cls)
-            for d, s, c in zip(in_dims, scales, out_channels)
+            LocalDecoder(i, c, s, d, h, with_cls=with_cls)
+            for i, s, c, d, h in zip(in_dims, scales, out_channels, dims,
+                                     num_heads)
         ])
 
     def init_weights(self) -> None:
