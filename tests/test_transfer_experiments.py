@@ -19,6 +19,7 @@ from mmengine.registry import DefaultScope
 
 from mim_pretrain.apis import METHODS, collect_main, config_of, transfer_main
 from mim_pretrain.converters import convert_mmpretrain_vit
+from mim_pretrain.models import sincos_pos_embed_2d
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -72,7 +73,8 @@ def test_real_configs_keep_the_protocols():
         assert (opt.type, opt.optimizer.lr, opt.optimizer.weight_decay,
                 opt.paramwise_cfg.layer_decay_rate) == (
                     'MixedPrecisionOptimWrapper', 1e-4, 0.1, 0.7)
-        assert opt.get('dtype', 'auto') == 'auto' and opt.optimizer.fused
+        # float16 with a dynamic loss scale, as upstream's AmpOptimWrapper
+        assert opt.dtype == 'float16' and opt.optimizer.fused
         assert cfg.train_dataloader.batch_size * 16 == \
             cfg.auto_scale_lr.base_batch_size == 64
         assert cfg.train_cfg.max_iters == 184375
@@ -137,6 +139,10 @@ def test_tiny_backbone_loads_the_tiny_pretraining(task, method, tmp_path):
         # 12 x 12 pretraining grid resized to the 16 x 16 one (cls kept)
         assert own['pos_embed'][:, 0].equal(enc['pos_embed'][:, 0])
         del enc['pos_embed'], own['pos_embed']
+    if method == 'localmim' and task == 'det':
+        # ViTDet's learned table, started from the pretraining sin-cos
+        assert own['pos_embed'][0, 1:].equal(sincos_pos_embed_2d(192, 12, 12))
+        del own['pos_embed']
     loaded = {k for k in own if k in enc}
     assert {k for k in own if k not in loaded
             and not NEW_TENSORS.search(k)} == set(), 'random tensors left'

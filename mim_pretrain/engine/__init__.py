@@ -2,7 +2,7 @@
 the mixed-precision optimizer wrapper, optimizer-wrapper constructors,
 exact-resume training loops, hooks."""
 from .amp import MixedPrecisionOptimWrapper
-from .hooks import FiniteLossHook
+from .hooks import FiniteLossHook, Fp16CompressionHook
 from .loops import (RESUMABLE_LOOPS, ResumableEpochBasedTrainLoop,
                     ResumableIterBasedTrainLoop, reseed)
 from .optim import LayerDecayOptimWrapperConstructor
@@ -10,6 +10,7 @@ from .optim import LayerDecayOptimWrapperConstructor
 __all__ = [
     'MixedPrecisionOptimWrapper',
     'LayerDecayOptimWrapperConstructor', 'FiniteLossHook',
+    'Fp16CompressionHook',
     'ResumableEpochBasedTrainLoop', 'ResumableIterBasedTrainLoop',
     'RESUMABLE_LOOPS', 'reseed'
 ]

@@ -4,7 +4,7 @@ from .backbone import MIMVisionTransformer
 from .localmim import LocalMIM, LocalMIMHead, LocalMIMViT
 from .localmim_swin import LocalMIMSwin, LocalMIMSwinTransformer
 from .lomar import LoMaR, LoMaRHead, LoMaRViT
-from .necks import LocalMIMDecoders, ViTFeaturePyramid
+from .necks import Feature2PyramidPool, LocalMIMDecoders, ViTFeaturePyramid
 from .targets import HOGTarget, PixelTarget
 from .utils import patchify, sincos_pos_embed_2d, unpatchify
 from .vit import Attention, Block, PatchEmbed, VisionTransformer
@@ -14,6 +14,7 @@ __all__ = [
     'LocalMIMViT', 'LocalMIMDecoders', 'LocalMIMHead', 'LocalMIMSwin',
     'LocalMIMSwinTransformer', 'HOGTarget',
     'PixelTarget', 'MIMVisionTransformer', 'ViTFeaturePyramid',
+    'Feature2PyramidPool',
     'sincos_pos_embed_2d', 'LoMaR', 'LoMaRViT', 'LoMaRHead', 'patchify',
     'unpatchify'
 ]

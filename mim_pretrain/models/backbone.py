@@ -5,7 +5,11 @@ parameter names), so LoMaR, LocalMIM and MAE pretraining checkpoints load by
 prefix alone, LoMaR's iRPE tables included, with:
 
 * any input size (padded to the patch size), absolute position resized
-  bicubically to the input grid;
+  bicubically to the input grid: a free table for ``img_size`` (mmseg's MAE,
+  the LocalMIM authors') or ViTDet's table kept at the pretraining grid and
+  interpolated in every forward;
+* MAE's (xavier) or ViTDet's / BEiT's (trunc-normal 0.02) random
+  initialisation;
 * window attention with global attention at chosen blocks (ViTDet), windows
   zero-padded when the grid is not a multiple of the window;
 * optional ViTDet-style decomposed relative position for initialisations
@@ -21,13 +25,20 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
 from ..converters.io import checkpoint_state_dict
 from ..converters.vit import convert_mmpretrain_vit, is_mmpretrain_vit
 from ..registry import register_transfer_model
-from .utils import pretrained_cfg, resize_beit_table, resize_pos_table
+from .utils import (pretrained_cfg, resize_beit_table, resize_pos_table,
+                    sincos_pos_embed_2d)
 from .vit import VisionTransformer
+
+POS_EMBEDS = ('none', 'sincos', 'learned', 'interpolated')
+POS_EMBED_INITS = ('trunc_normal', 'sincos')
+WEIGHT_INITS = ('xavier', 'trunc_normal')
 
 
 @register_transfer_model()
@@ -37,9 +48,34 @@ class MIMVisionTransformer(VisionTransformer):
     Args:
         arch: ``'s'``, ``'b'``, ``'l'``, ``'h'`` or a dict.
         patch_size: patch side.
-        img_size: pretraining input size (for a learned ``pos_embed``).
-        pos_embed: ``'learned'`` (loads MAE / LocalMIM ``pos_embed`` and
-            resizes it), ``'sincos'`` (fixed) or ``'none'`` (LoMaR).
+        img_size: the input size the model is made for: the grid of a
+            ``'learned'`` ``pos_embed`` and of the relative-position tables
+            of global blocks.
+        pos_embed: ``'learned'``: a free table for ``img_size``; a
+            checkpoint's table of another grid is resized to it bicubically
+            on load (mmseg's MAE, the LocalMIM authors' segmentation);
+            ``'interpolated'``: the table is kept for ``pretrain_img_size``
+            (a pretraining checkpoint's table loads unchanged) and resized
+            bicubically to the input grid in every forward (ViTDet's
+            ``get_abs_pos``); ``'sincos'``: fixed, computed for the actual
+            grid; ``'none'`` (LoMaR). Either learned table is resized once
+            to the input grid when that grid is not the table's.
+        pretrain_img_size: the pretraining input size (default 224), for
+            ``pos_embed='interpolated'`` (the table's grid) and
+            ``pos_embed_init='sincos'`` (the grid of the sin-cos); an error
+            with any other setting, where it would do nothing.
+        pos_embed_init: random initialisation of a learned ``pos_embed``
+            that the checkpoint does not fill: ``'trunc_normal'`` (default,
+            std 0.02) or ``'sincos'``: the fixed 2-D sin-cos of the
+            ``pretrain_img_size`` grid with a zero cls position, resized to
+            the table as a checkpoint's would be (what the LocalMIM
+            authors' segmentation starts from: their checkpoints store that
+            sin-cos; this toolkit's LocalMIM checkpoints store none).
+        weight_init: random initialisation: ``'xavier'`` (MAE's:
+            xavier-uniform linear layers and patch embedding) or
+            ``'trunc_normal'`` (ViTDet's and BEiT's: trunc-normal std 0.02
+            linear layers with zero biases, LayerNorms at ones and zeros,
+            the patch embedding left at PyTorch's default).
         irpe: None, or iRPE options (``dict()`` for LoMaR's).
         rel_pos: None, ``'decomposed'`` (ViTDet-style tables) or ``'beit'``
             (BEiT-style per-head bias table with cls entries, as mmseg's
@@ -87,18 +123,40 @@ class MIMVisionTransformer(VisionTransformer):
                  norm_eps: float = 1e-6,
                  with_cp: bool = False,
                  min_loaded: float = 0.5,
+                 pretrain_img_size: Optional[int] = None,
+                 pos_embed_init: Optional[str] = None,
+                 weight_init: str = 'xavier',
                  init_cfg: Optional[dict] = None) -> None:
         if window_size and with_cls_token:
             raise ValueError('window attention needs with_cls_token=False '
                              '(windows hold grid tokens only, as in ViTDet)')
+        _check_position_options(pos_embed, pretrain_img_size,
+                                pos_embed_init, patch_size)
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f'weight_init must be one of {WEIGHT_INITS}, '
+                             f'got {weight_init!r}')
+        learned = pos_embed in ('learned', 'interpolated')
         super().__init__(
-            arch=arch, patch_size=patch_size, pos_embed=pos_embed,
+            arch=arch, patch_size=patch_size,
+            pos_embed='learned' if learned else pos_embed,
             img_size=img_size, irpe=irpe, qkv_bias=qkv_bias,
             drop_path_rate=drop_path_rate,
             layer_scale_init=layer_scale_init, norm_eps=norm_eps,
             final_norm=True, pad_to_patch=True, with_cp=with_cp,
             window_size=window_size, global_blocks=global_blocks,
             rel_pos=rel_pos, init_cfg=init_cfg)
+        self.pos_embed_mode = pos_embed
+        self.pos_embed_init = pos_embed_init or 'trunc_normal'
+        self.weight_init = weight_init
+        side = (pretrain_img_size or 224) // patch_size
+        self.pretrain_grid = (side, side)
+        if pos_embed == 'interpolated':
+            # ViTDet's layout: the pretraining grid plus the cls slot (kept,
+            # so the checkpoint's table loads as it is, and unused without
+            # the cls token)
+            self.pos_grid = self.pretrain_grid
+            self.pos_embed = nn.Parameter(
+                torch.zeros(1, 1 + side * side, self.embed_dims))
         self.out_indices = sorted(i % self.depth for i in out_indices)
         if len(set(self.out_indices)) != len(out_indices):
             raise ValueError(f'out_indices {tuple(out_indices)} repeat a '
@@ -166,12 +224,43 @@ class MIMVisionTransformer(VisionTransformer):
         """
         cfg = pretrained_cfg(self.init_cfg)
         if cfg is None:
-            return super().init_weights()
+            return self._init_random()
         init_cfg, self.init_cfg = self.init_cfg, None
-        super().init_weights()  # for what the checkpoint does not hold
+        self._init_random()  # for what the checkpoint does not hold
         self.init_cfg = init_cfg
         self.load_pretrained(cfg['checkpoint'], cfg.get('prefix', ''))
         self._is_init = True
+
+    def _init_random(self) -> None:
+        """``weight_init``, then ``pos_embed_init`` for a learned table."""
+        if self.weight_init == 'xavier':
+            super().init_weights()
+        else:
+            BaseModule.init_weights(self)
+            for m in self.modules():
+                if isinstance(m, nn.Linear):
+                    trunc_normal_(m.weight, std=.02)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+                elif isinstance(m, nn.LayerNorm):
+                    nn.init.ones_(m.weight)
+                    nn.init.zeros_(m.bias)
+            # ViTDet initialises Linear and LayerNorm layers only: its patch
+            # embedding keeps the convolution's own default
+            self.patch_embed.proj.reset_parameters()
+            trunc_normal_(self.cls_token, std=.02)
+            if self.pos_embed_type == 'learned':
+                trunc_normal_(self.pos_embed, std=.02)
+        if self.pos_embed_type == 'learned' and \
+                self.pos_embed_init == 'sincos':
+            table = sincos_pos_embed_2d(self.embed_dims, *self.pretrain_grid)
+            table = table.to(self.pos_embed.dtype)
+            if self.pretrain_grid != self.pos_grid:
+                table = resize_pos_table(table, self.pretrain_grid,
+                                         self.pos_grid)
+            with torch.no_grad():
+                self.pos_embed[0, 0].zero_()
+                self.pos_embed[0, 1:].copy_(table)
 
     def load_pretrained(self, checkpoint: str, prefix: str = '') -> None:
         """Load backbone weights from a pretraining checkpoint.
@@ -213,6 +302,13 @@ class MIMVisionTransformer(VisionTransformer):
                 'authors\' checkpoints: convert them first with '
                 'tools/model_converters/).')
         load_state_dict(self, state, strict=False, logger='current')
+        if 'pos_embed' in own and 'pos_embed' not in state and \
+                self.pos_embed_init == 'sincos':
+            print_log(
+                f'{checkpoint}: no pos_embed; the learned one starts from '
+                f'the sin-cos of the {self.pretrain_grid[0]} x '
+                f'{self.pretrain_grid[1]} pretraining grid '
+                "(pos_embed_init='sincos')", logger='current')
         print_log(
             f'loaded {len(found)} of {len(own)} backbone tensors from '
             f'{checkpoint} (prefix {prefix!r}); not in the checkpoint: '
@@ -247,6 +343,39 @@ class MIMVisionTransformer(VisionTransformer):
                 state[key] = resize_pos_table(value, value.shape[:1],
                                               own[key].shape[:1])
         return state
+
+
+def _check_position_options(pos_embed: str,
+                            pretrain_img_size: Optional[int],
+                            pos_embed_init: Optional[str],
+                            patch_size: int) -> None:
+    """Errors naming the key for absolute-position settings that are
+    unknown or would do nothing."""
+    if pos_embed not in POS_EMBEDS:
+        raise ValueError(f'pos_embed must be one of {POS_EMBEDS}, got '
+                         f'{pos_embed!r}')
+    learned = pos_embed in ('learned', 'interpolated')
+    if pos_embed_init is not None:
+        if pos_embed_init not in POS_EMBED_INITS:
+            raise ValueError(f'pos_embed_init must be one of '
+                             f'{POS_EMBED_INITS}, got {pos_embed_init!r}')
+        if not learned:
+            raise ValueError(
+                f'pos_embed_init={pos_embed_init!r} initialises a learned '
+                "pos_embed ('learned' or 'interpolated'); with "
+                f'pos_embed={pos_embed!r} it would do nothing')
+    if pretrain_img_size is not None:
+        if pos_embed != 'interpolated' and pos_embed_init != 'sincos':
+            raise ValueError(
+                f'pretrain_img_size={pretrain_img_size} is used by '
+                "pos_embed='interpolated' and pos_embed_init='sincos' only; "
+                f'with pos_embed={pos_embed!r} and pos_embed_init='
+                f'{pos_embed_init!r} it would do nothing')
+        if not isinstance(pretrain_img_size, int) or \
+                pretrain_img_size < patch_size:
+            raise ValueError(f'pretrain_img_size must be an int of at least '
+                             f'the patch size {patch_size}, got '
+                             f'{pretrain_img_size!r}')
 
 
 def _square_side(n: int, key: str) -> int:

@@ -1,7 +1,9 @@
-# Mask R-CNN, ViT-B/16 from LocalMIM (sin-cos position), on COCO with ViTDet's
-# recipe shortened to 25 epochs for quick comparisons (large-scale jitter at
-# 1024 px, total batch 64 = 16 GPUs x 4 images, AdamW with layer decay 0.7,
-# AMP); CocoMetric for bbox and segm. See docs/model_zoo.md for the expected
+# Mask R-CNN, ViT-B/16 from LocalMIM (ViTDet's learned position, started
+# from LocalMIM's sin-cos), on COCO with ViTDet's recipe shortened to 25
+# epochs for quick comparisons (large-scale jitter at 1024 px, total batch
+# 64 = 16 GPUs x 4 images, AdamW with layer decay 0.7, AMP); CocoMetric for
+# bbox and segm. Matches mmdet's projects/ViTDet except where the model and
+# schedule bases say "departs"; see docs/model_zoo.md for the expected
 # numbers.
 _base_ = [
     '../_base_/models/mask-rcnn_vitdet-b-localmim.py',

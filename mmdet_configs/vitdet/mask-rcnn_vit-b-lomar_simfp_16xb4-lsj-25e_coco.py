@@ -1,8 +1,9 @@
 # Mask R-CNN, ViT-B/16 from LoMaR (iRPE kept, no absolute position), on COCO
 # with ViTDet's recipe shortened to 25 epochs for quick comparisons (large-
 # scale jitter at 1024 px, total batch 64 = 16 GPUs x 4 images, AdamW with
-# layer decay 0.7, AMP); CocoMetric for bbox and segm. See docs/model_zoo.md
-# for the expected numbers.
+# layer decay 0.7, AMP); CocoMetric for bbox and segm. Matches mmdet's
+# projects/ViTDet except where the model and schedule bases say "departs";
+# see docs/model_zoo.md for the expected numbers.
 _base_ = [
     '../_base_/models/mask-rcnn_vitdet-b-lomar.py',
     '../_base_/datasets/coco_instance_lsj-1024.py',

@@ -1,7 +1,9 @@
 # Mask R-CNN, randomly initialised ViT-B/16 (learned absolute position), on
 # COCO with the ViTDet recipe: 100 epochs (large-scale jitter at 1024 px, total
 # batch 64 = 16 GPUs x 4 images, AdamW with layer decay 0.7, AMP); CocoMetric
-# for bbox and segm. See docs/model_zoo.md for the expected numbers.
+# for bbox and segm. Matches mmdet's projects/ViTDet except where the model
+# and schedule bases say "departs"; see docs/model_zoo.md for the expected
+# numbers.
 _base_ = [
     '../_base_/models/mask-rcnn_vitdet-b.py',
     '../_base_/datasets/coco_instance_lsj-1024.py',

@@ -4,8 +4,8 @@
 # (mmpretrain_configs/lomar/lomar_vit-tiny-p8_1xb32-20e_synthetic.py): the same
 # backbone, 4 blocks, with the settings of
 # ../_base_/models/mask-rcnn_vitdet-b-lomar.py, i.e. LoMaR's (no absolute
-# position, its iRPE tables kept). The checkpoint is its weights extracted with
-# tools/model_converters/extract_weights.py CKPT
+# position, its iRPE tables kept, LayerNorm eps 1e-6). The checkpoint is its
+# weights extracted with tools/model_converters/extract_weights.py CKPT
 # work_dirs/lomar_vit-tiny-p8_1xb32-20e_synthetic/backbone.pth --prefix
 # backbone. (tools/transfer.py --tiny does it).
 _base_ = './mask-rcnn_vit-tiny-p8-scratch_simfp_1xb4-lsj-300i_synthetic.py'
@@ -17,6 +17,8 @@ model = dict(
         global_blocks=(depth // 2 - 1, depth - 1),
         pos_embed='none',
         irpe=dict(),
+        pretrain_img_size=None,
+        norm_eps=1e-6,
         init_cfg=dict(
             type='Pretrained',
             checkpoint=('work_dirs/lomar_vit-tiny-p8_1xb32-20e_synthetic/'

@@ -4,7 +4,8 @@
 # (mmpretrain_configs/mae/mae_vit-tiny-p8_1xb32-20e_synthetic.py): the same
 # backbone, 4 blocks, with the settings of
 # ../_base_/models/mask-rcnn_vitdet-b-mae.py, i.e. MAE's (mmpretrain MAEViT,
-# learned position resized to the input grid). The checkpoint is its weights
+# learned 12 x 12 position interpolated to the input grid in every forward,
+# as ViTDet's; LayerNorm eps 1e-6). The checkpoint is its weights
 # extracted with tools/model_converters/extract_weights.py CKPT
 # work_dirs/mae_vit-tiny-p8_1xb32-20e_synthetic/backbone.pth --prefix backbone.
 # (tools/transfer.py --tiny does it).
@@ -15,7 +16,7 @@ model = dict(
     backbone=dict(
         arch=dict(depth=depth),
         global_blocks=(depth // 2 - 1, depth - 1),
-        pos_embed='learned',
+        norm_eps=1e-6,
         init_cfg=dict(
             type='Pretrained',
             checkpoint=('work_dirs/mae_vit-tiny-p8_1xb32-20e_synthetic/'

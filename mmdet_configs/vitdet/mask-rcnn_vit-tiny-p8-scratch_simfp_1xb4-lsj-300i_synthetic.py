@@ -5,9 +5,10 @@
 # (tools/data/generate_data.py). Everything else is the real config's: window
 # attention with global blocks, decomposed relative position, the simple
 # feature pyramid, LayerNorm heads, large-scale jitter, AdamW with layer
-# decay, CocoMetric. Changed: sizes (window = the 12 x 12 grid of the 96-px
-# pretraining images, as ViTDet's 14 = 224 / 16; a 192-px canvas; 64-channel
-# heads), the schedule (fp32, CPU), the data root and class list.
+# decay, CocoMetric. Changed: sizes (window and position table = the
+# 12 x 12 grid of the 96-px pretraining images, as ViTDet's 14 = 224 / 16; a
+# 128-px canvas; 32-channel heads), the schedule (fp32, CPU), the data root
+# and class list.
 _base_ = './mask-rcnn_vit-b-scratch_simfp_16xb4-lsj-100e_coco.py'
 
 depth = 4  # blocks; the tiny LoMaR and MAE pretraining ViTs have 4
@@ -27,6 +28,7 @@ model = dict(
             _delete_=True, embed_dims=embed_dims, depth=depth, num_heads=3),
         patch_size=patch_size,
         img_size=image_size[0],
+        pretrain_img_size=96,
         window_size=window,
         # one global block in the middle and one at the end, as ViT-B's
         # every third
@@ -89,7 +91,12 @@ test_evaluator = val_evaluator
 # fp32 by default (--amp: bf16, also on a CPU); a short schedule with the
 # real one's shape
 max_iters = 300
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr=1e-3))
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    constructor=_base_.optim_wrapper.constructor,
+    optimizer=dict(_base_.optim_wrapper.optimizer, lr=1e-3),
+    paramwise_cfg=_base_.optim_wrapper.paramwise_cfg)
 param_scheduler = [
     dict(_base_.param_scheduler[0], end=50),
     dict(

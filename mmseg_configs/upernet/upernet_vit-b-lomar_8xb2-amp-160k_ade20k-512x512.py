@@ -7,6 +7,10 @@
 # carried over: its pretrained iRPE tables in every block and no absolute
 # position embedding (LoMaR never learns one). See docs/model_zoo.md for the
 # expected numbers.
+# Everything else is mmseg's MAE protocol (configs/mae/mae-base_upernet_
+# 8xb2-amp-160k_ade20k-512x512.py) except where the model and schedule bases
+# (_base_/models/upernet_vit-b.py, _base_/schedules/upernet_vit_160k.py)
+# say "departs".
 _base_ = [
     '../_base_/models/upernet_vit-b.py', '../_base_/datasets/ade20k_8xb2.py',
     '../_base_/default_runtime.py',

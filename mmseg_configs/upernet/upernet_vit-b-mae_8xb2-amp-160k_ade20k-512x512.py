@@ -5,6 +5,10 @@
 # (new, zero-initialised), layer scale 1.0, learned absolute position resized
 # from the 14 x 14 pretraining grid, lr 1e-4, layer decay 0.65. See
 # docs/model_zoo.md for the expected numbers.
+# Everything else is mmseg's MAE config (configs/mae/mae-base_upernet_8xb2-amp-
+# 160k_ade20k-512x512.py) except where the model and schedule bases
+# (_base_/models/upernet_vit-b.py, _base_/schedules/upernet_vit_160k.py)
+# say "departs".
 _base_ = [
     '../_base_/models/upernet_vit-b.py', '../_base_/datasets/ade20k_8xb2.py',
     '../_base_/default_runtime.py',

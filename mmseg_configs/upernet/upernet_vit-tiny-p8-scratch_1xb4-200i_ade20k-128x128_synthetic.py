@@ -79,7 +79,12 @@ test_dataloader = val_dataloader
 # fp32 by default (--amp: bf16, also on a CPU); a short schedule with the
 # real one's shape
 max_iters = 200
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr=1e-3))
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    constructor=_base_.optim_wrapper.constructor,
+    optimizer=dict(_base_.optim_wrapper.optimizer, lr=1e-3),
+    paramwise_cfg=_base_.optim_wrapper.paramwise_cfg)
 param_scheduler = [
     dict(_base_.param_scheduler[0], end=20),
     dict(_base_.param_scheduler[1], begin=20, end=max_iters)

@@ -17,8 +17,10 @@ class ViTFeaturePyramid(nn.Module):
     With one input map (ViTDet): every level is made from it (2 transposed
     convs with LayerNorm + GELU, 1 transposed conv, identity, max pool), then
     a 1x1 and a 3x3 conv with LayerNorm to ``out_channels`` (ViTDet's simple
-    feature pyramid). With four input maps (BEiT/MAE/LocalMIM segmentation),
-    use mmseg's ``Feature2Pyramid`` instead.
+    feature pyramid; the 1x1 and 3x3 convs start as mmdet's ``SimpleFPN``
+    ones, which are mmcv ``ConvModule`` s: kaiming-normal, fan-out, ReLU
+    gain). With four input maps (BEiT/MAE/LocalMIM segmentation), use
+    mmseg's ``Feature2Pyramid`` or :class:`Feature2PyramidPool` instead.
 
     Args:
         in_channels: ViT width.
@@ -28,13 +30,16 @@ class ViTFeaturePyramid(nn.Module):
             strides 4-32; (2, 1, 0.5, 0.25) does for 8-px patches.
         num_outs: number of outputs; levels beyond ``len(scales)`` are
             stride-2 subsamplings of the last one (the RPN's extra level).
+        norm_eps: epsilon of every LayerNorm (detectron2's ViTDet: 1e-6;
+            mmdet's ViTDet configs build theirs with mmcv's default 1e-5).
     """
 
     def __init__(self,
                  in_channels: int = 768,
                  out_channels: int = 256,
                  scales: Sequence[float] = (4., 2., 1., 0.5),
-                 num_outs: Optional[int] = None) -> None:
+                 num_outs: Optional[int] = None,
+                 norm_eps: float = 1e-6) -> None:
         super().__init__()
         self.scales = tuple(scales)
         self.num_outs = num_outs or len(scales)
@@ -43,13 +48,18 @@ class ViTFeaturePyramid(nn.Module):
         c = in_channels
         stages = []
         for s in scales:
-            layers, width = rescale_layers(s, c, 'max')
-            layers += [
+            layers, width = rescale_layers(s, c, 'max', eps=norm_eps)
+            convs = [
                 nn.Conv2d(width, out_channels, 1, bias=False),
-                LayerNorm2d(out_channels, eps=1e-6),
                 nn.Conv2d(out_channels, out_channels, 3, padding=1,
-                          bias=False),
-                LayerNorm2d(out_channels, eps=1e-6)
+                          bias=False)
+            ]
+            for conv in convs:
+                nn.init.kaiming_normal_(conv.weight, mode='fan_out',
+                                        nonlinearity='relu')
+            layers += [
+                convs[0], LayerNorm2d(out_channels, eps=norm_eps), convs[1],
+                LayerNorm2d(out_channels, eps=norm_eps)
             ]
             stages.append(nn.Sequential(*layers))
         self.stages = nn.ModuleList(stages)

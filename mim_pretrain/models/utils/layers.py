@@ -30,8 +30,8 @@ class LayerNorm2d(nn.LayerNorm):
         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
-def rescale_layers(scale: float, dims: int,
-                   pool: str = 'avg') -> Tuple[List[nn.Module], int]:
+def rescale_layers(scale: float, dims: int, pool: str = 'avg',
+                   eps: float = 1e-6) -> Tuple[List[nn.Module], int]:
     """Layers that resample a ``[B, dims, h, w]`` map by ``scale``.
 
     4x: two stride-2 transposed convs (dims -> dims/2 -> dims/4) with
@@ -42,6 +42,7 @@ def rescale_layers(scale: float, dims: int,
         scale: 4, 2, 1, 0.5 or 0.25.
         dims: input channels.
         pool: ``'avg'`` or ``'max'``, for the coarser scales.
+        eps: epsilon of the 4x branch's LayerNorm.
 
     Returns:
         tuple: the layers and their output channels.
@@ -49,7 +50,7 @@ def rescale_layers(scale: float, dims: int,
     if scale == 4:
         return [
             nn.ConvTranspose2d(dims, dims // 2, 2, 2),
-            LayerNorm2d(dims // 2, eps=1e-6),
+            LayerNorm2d(dims // 2, eps=eps),
             nn.GELU(),
             nn.ConvTranspose2d(dims // 2, dims // 4, 2, 2)
         ], dims // 4

@@ -73,7 +73,9 @@ def resize_pos_table(table: torch.Tensor, src: Sequence[int],
     (the ``h x w`` patch grid), the BEiT relative position bias (the
     ``(2h - 1) x (2w - 1)`` grid of offsets) and ViTDet's decomposed tables
     (the ``2s - 1`` offsets of one axis). 2-D grids are resized bicubically,
-    1-D ones linearly (``align_corners=False``), in float32.
+    1-D ones linearly (``align_corners=False``), in the table's dtype, or in
+    float32 for a half-precision table (CPU kernels and the precision of the
+    cubic weights), so a float64 model keeps float64 tables.
 
     Args:
         table: ``[prod(src), C]``, the rows in raster order.
@@ -88,7 +90,8 @@ def resize_pos_table(table: torch.Tensor, src: Sequence[int],
                          f'{tuple(dst)}: give one or two sizes for both')
     mode = 'linear' if len(src) == 1 else 'bicubic'
     grid = table.t().reshape(1, table.shape[1], *src)
-    grid = F.interpolate(grid.float(), size=tuple(dst), mode=mode,
+    work = torch.promote_types(table.dtype, torch.float32)
+    grid = F.interpolate(grid.to(work), size=tuple(dst), mode=mode,
                          align_corners=False)
     return grid[0].flatten(1).t().to(table.dtype)
 

@@ -1,8 +1,10 @@
 # COCO instance segmentation with ViTDet's large-scale jitter at 1024 px:
 # mmdet's own coco_instance.py (CocoDataset, CocoMetric for bbox and segm,
-# unchanged) with the pipelines of mmdet's projects/ViTDet (random flip,
-# resize to 0.1-2.0 x 1024, 1024 x 1024 crop, pad; test: longer side 1024,
-# padded), 4 images per GPU (16 GPUs: total batch 64).
+# unchanged) with the pipelines and loaders of mmdet's projects/ViTDet
+# (configs/lsj-100e_coco-instance.py: random flip, resize to 0.1-2.0 x 1024,
+# 1024 x 1024 crop, pad; test: longer side 1024, padded; DefaultSampler
+# with shuffle, no aspect-ratio grouping), 4 images per GPU (16 GPUs: total
+# batch 64). Departs from it in: the image loader, which checks its input.
 _base_ = 'mmdet::_base_/datasets/coco_instance.py'
 
 image_size = (1024, 1024)
@@ -45,8 +47,7 @@ train_dataloader = dict(
     # every image is cropped and padded to one square size: no aspect-ratio
     # grouping (upstream ViTDet uses none either)
     batch_sampler=None,
-    # the schedule counts iterations
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -4,9 +4,16 @@
 # test 512 / 341) with the backbone replaced by this toolkit's
 # MIMVisionTransformer in mmseg MAE's settings: blocks [3, 5, 7, 11], a new
 # BEiT-style relative position bias per block (zero-initialised), layer
-# scale 1.0, drop path 0.1, a learned absolute position embedding, the cls
-# token kept. This is the randomly initialised ("scratch") model; the
-# configs under upernet/ set the initialisation.
+# scale 1.0, drop path 0.1, a learned absolute position embedding (a free
+# 32 x 32 table, a checkpoint's resized to it on load, as mmseg's MAE
+# resize_abs_pos_embed), the cls token kept, raw block outputs (mmseg's MAE
+# has final_norm=False), LayerNorm eps 1e-6. This is the randomly
+# initialised ("scratch") model; the configs under upernet/ set the
+# initialisation.
+# Departs from mmseg's MAE model in: the random initialisation, this
+# toolkit's MAE (xavier) one; mmseg's MAE backbone is made to load a
+# checkpoint, and its random path (trunc-normal, zero pos_embed) has no
+# published result to match.
 _base_ = 'mmseg::_base_/models/upernet_mae.py'
 
 model = dict(
