@@ -46,3 +46,17 @@ def seg_data_options(root: str) -> list:
     the main process."""
     from mim_pretrain.apis import data_options
     return data_options('seg', root) + _no_workers()
+
+
+def build_model(path: str, **options):
+    """The ``model`` of the config at ``path`` (relative to the repository)
+    with ``options`` merged, built in the config's scope: (model, config).
+    """
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    cfg = Config.fromfile(osp.join(REPO, path))
+    cfg.merge_from_dict(options)
+    scope = cfg.default_scope
+    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        return registry.build(cfg.model), cfg

@@ -14,8 +14,8 @@ import sys
 import pytest
 import torch
 from conftest import NO_WORKERS
+from conftest import build_model as _build
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 from mim_pretrain.apis import METHODS, collect_main, config_of, transfer_main
 from mim_pretrain.converters import convert_mmpretrain_vit
@@ -33,15 +33,6 @@ PRETRAIN = {
 # backbone tensors the transfer protocols add (zero-/one-initialised)
 NEW_TENSORS = re.compile(r'(rel_pos_[hw]|relative_position_bias_table|'
                          r'ls[12]\.gamma)$')
-
-
-def _build(path, **options):
-    cfg = Config.fromfile(osp.join(REPO, path))
-    cfg.merge_from_dict(options)
-    scope = cfg.default_scope
-    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        return registry.build(cfg.model), cfg
 
 
 def _run(args, timeout=900):

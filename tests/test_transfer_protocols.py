@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from conftest import build_model as _build
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
@@ -41,15 +42,6 @@ def _quiet():
     logger.setLevel(logging.WARNING)
     yield
     logger.setLevel(level)
-
-
-def _build(path, **options):
-    cfg = Config.fromfile(osp.join(REPO, path))
-    cfg.merge_from_dict(options)
-    scope = cfg.default_scope
-    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        return registry.build(cfg.model), cfg
 
 
 def _bicubic(table, src, dst):
