@@ -525,3 +525,36 @@ def test_project_localmim_protocol_departs_in_three_points():
         assert a.get(key) == o.get(key), key
     assert ours.optim_wrapper == authors.optim_wrapper
     assert ours.param_scheduler == authors.param_scheduler
+
+
+def test_swin_transfer_configs_have_the_authors_settings():
+    """The Swin-B UperNet config against the values of the authors'
+    semantic_segmentation/configs/upernet_swin_base_12_512_slide_160k_
+    ade20k.py (Haoqing-Wang/LocalMIM 314a6e5), written out here."""
+    cfg = Config.fromfile(osp.join(
+        REPO, 'mmseg_configs/localmim_swin/upernet_swin-b-p4-w7_localmim-'
+        'pt_8xb2-160k_ade20k-512x512.py'))
+    bb = cfg.model.backbone
+    assert (bb.embed_dims, list(bb.depths), list(bb.num_heads),
+            bb.window_size) == (128, [2, 2, 18, 2], [4, 8, 16, 32], 7)
+    assert bb.drop_path_rate == 0.3 and not bb.use_abs_pos_embed
+    assert bb.norm_cfg.type == 'LN' and 'eps' not in bb.norm_cfg  # 1e-5
+    assert cfg.model.decode_head.channels == 512
+    assert cfg.model.auxiliary_head.loss_decode.loss_weight == 0.4
+    opt = cfg.optim_wrapper.optimizer
+    assert (opt.type, opt.lr, tuple(opt.betas), opt.weight_decay) == (
+        'AdamW', 6e-5, (0.9, 0.999), 0.01)
+    keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+    assert {k: v.decay_mult for k, v in keys.items()} == {
+        'absolute_pos_embed': 0., 'relative_position_bias_table': 0.,
+        'norm': 0.}
+    warm, poly = cfg.param_scheduler
+    assert (warm.type, warm.start_factor, warm.end) == ('LinearLR', 1e-6,
+                                                        1500)
+    assert (poly.type, poly.power, poly.eta_min, poly.end) == (
+        'PolyLR', 1.0, 0.0, 160000)
+    assert cfg.train_cfg.max_iters == 160000
+    assert cfg.train_dataloader.batch_size == 2  # x 8 GPUs
+    assert cfg.randomness.seed == 0
+    assert 'optimizer' in cfg.optim_wrapper and cfg.optim_wrapper.get(
+        'type', 'OptimWrapper') == 'OptimWrapper'  # fp32

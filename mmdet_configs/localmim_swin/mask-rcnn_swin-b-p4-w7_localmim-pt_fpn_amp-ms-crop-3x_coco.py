@@ -8,6 +8,11 @@
 # (tools/model_converters/convert_checkpoint.py --format localmim-swin).
 # norm0-2 (the pre-merging stage outputs C/2C/4C) have no pretrained
 # counterpart and start as identity LayerNorms; norm3 is pretraining's.
+# The authors publish no detection code; the origin of this recipe is mmdet's
+# Swin-T 3x config, with Swin-B's sizes. Departs from it in precision (bf16
+# where the GPU has it, see below). Its drop path 0.2 is mmdet's Swin-T/S
+# Mask R-CNN's; the official Swin-B detection configs use 0.3
+# (cfg-options model.backbone.drop_path_rate=0.3).
 _base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_amp-ms-crop-3x_coco.py'
 
 custom_imports = dict(imports=['mim_pretrain'], allow_failed_imports=False)
