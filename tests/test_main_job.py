@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from mim_pretrain.apis import (PRETRAIN, contact_sheet, epoch_options,
-                               main_job_main, pictures, transfer_options,
+from mim_pretrain.apis import (BUDGET_CONFIGS, PRETRAIN, budget_options,
+                               contact_sheet, epoch_options, main_job_main,
+                               pictures, read_budget_points, transfer_options,
                                verdict)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -40,14 +41,17 @@ def test_verdict_weighs_differences_against_the_seed_range():
         return dict(method=method, APbox=10., APmask=8.,
                     mIoU=sum(mious) / len(mious), seeds=seeds)
 
-    # +3 mean, but the random init's seeds range over 6 points
+    # +3 mean, but the seeds range over 2 and 6 points
     lines = verdict([row('mae', [60., 62.]), row('scratch', [55., 61.])])
-    assert 'mIoU +3.0 (within the seed range 6.0)' in lines[0]
+    assert 'mIoU +3.0 (within the seed ranges, 8.0 together)' in lines[0]
     assert 'No pretrained initialisation beat' in lines[1]
     assert len(lines) == 2  # several seeds: no one-seed warning
-    lines = verdict([row('mae', [70., 72.]), row('scratch', [55., 61.])])
+    # +8: more than 2 + 6
+    lines = verdict([row('mae', [65., 67.]), row('scratch', [55., 61.])])
+    assert lines[1] == 'No pretrained initialisation beat the random one here.'
+    lines = verdict([row('mae', [65.5, 67.5]), row('scratch', [55., 61.])])
     assert lines[1] == ('Pretraining beat the random initialisation by more '
-                        'than the seed range: MAE on mIoU.')
+                        'than the two seed ranges together: MAE on mIoU.')
 
 
 def test_verdict_says_when_detection_did_not_get_going():
@@ -88,6 +92,34 @@ def test_epoch_options_stretch_the_schedule():
         epoch_options(cfg, 2)
 
 
+def test_budget_options_find_the_hook(tmp_path):
+    for config in BUDGET_CONFIGS.values():
+        assert budget_options(config, 90) == ['custom_hooks.1.budget_s=90']
+    with pytest.raises(ValueError, match='expected one TimeBudgetHook'):
+        budget_options(PRETRAIN['lomar'][1], 90)
+    with pytest.raises(SystemExit, match='must be positive'):
+        budget_options(BUDGET_CONFIGS['lomar'], -1)
+    with pytest.raises(SystemExit, match='budget_points.json: not written'):
+        read_budget_points(str(tmp_path))
+
+
+def test_budget_configs_are_the_tiny_configs_for_a_time():
+    """The main job's pretraining configs change only the run's length and
+    schedule kind, not the model, data or optimizer."""
+    from mmengine.config import Config
+    for m, config in BUDGET_CONFIGS.items():
+        budget = Config.fromfile(osp.join(REPO, config))
+        tiny = Config.fromfile(osp.join(REPO, PRETRAIN[m][1]))
+        assert budget.model == tiny.model
+        assert budget.optim_wrapper == tiny.optim_wrapper
+        assert budget.train_dataloader.dataset == \
+            tiny.train_dataloader.dataset
+        assert budget.train_dataloader.sampler.type == 'InfiniteSampler'
+        assert budget.train_cfg.type == 'ResumableIterBasedTrainLoop'
+        hook = budget.custom_hooks[1]
+        assert (hook.type, hook.budget_s) == ('TimeBudgetHook', 120)
+
+
 def test_transfer_options_keep_the_schedule_shape():
     assert transfer_options('det', 300) == [
         'train_cfg.max_iters=300', 'default_hooks.checkpoint.interval=300',
@@ -111,7 +143,7 @@ def test_bad_budgets_fail_before_any_work(tmp_path, args, message):
 def test_main_job_help():
     res = subprocess.run([sys.executable, 'tools/main_job.py', '--help'],
                          cwd=REPO, capture_output=True, text=True)
-    assert res.returncode == 0 and '--pretrain-epochs' in res.stdout
+    assert res.returncode == 0 and '--pretrain-minutes' in res.stdout
 
 
 def test_plot_logs_draws_loss_and_metrics(tmp_path):
@@ -167,3 +199,16 @@ def test_tensorboard_logging_when_switched_on(tmp_path, synthetic_data):
     acc = EventAccumulator(events[0])
     acc.Reload()
     assert len(acc.Scalars('loss')) == 2
+
+
+def test_efficiency_plot_draws_points_ranges_and_the_baseline(tmp_path):
+    out = str(tmp_path / 'eff.png')
+    curves = {'LoMaR': [(40., {'mIoU': [30.]}), (120., {'mIoU': [40., 44.]})],
+              'MAE': [(120., {'mIoU': [35., 36., None]})]}
+    pictures.plot_efficiency(curves, {'mIoU': [20., 24.]},
+                             [('mIoU', 'mIoU')],
+                             out, title='t')
+    assert osp.getsize(out) > 10000
+    with pytest.raises(ValueError, match="no point has 'APbox'"):
+        pictures.plot_efficiency(curves, {'mIoU': [20.]},
+                                 [('APbox', 'box AP')], out)

@@ -198,7 +198,7 @@ def test_summary_rows_table_and_files(tmp_path):
         3.0, 62.0, 12.3)
     assert rows[1]['APbox'] is None
     table = summary_table(rows).splitlines()
-    assert table[2] == '| MAE | 12 s (20 ep) | 3.0 ± 1.0 | 2.0 ± 1.0 | ' \
+    assert table[2] == '| MAE | 12 s (20 it) | 3.0 ± 1.0 | 2.0 ± 1.0 | ' \
         '62.0 ± 2.0 |'
     assert table[3] == '| random init | - | n/a | n/a | 50.0 ± 0.0 |'
     outcome = verdict(rows)
@@ -228,9 +228,9 @@ def test_plan_step_failure_shows_the_log(tmp_path, capsys):
 
 
 def test_a_short_pretraining_fails_before_any_work(tmp_path):
-    with pytest.raises(SystemExit, match='--pretrain-epochs 1: must exceed'):
+    with pytest.raises(SystemExit, match='budget must be positive, got 0 s'):
         apis.main_job_main(['--work-dir', str(tmp_path / 'w'), '--data',
-                            str(tmp_path / 'd'), '--pretrain-epochs', '1'])
+                            str(tmp_path / 'd'), '--pretrain-minutes', '0'])
     assert not (tmp_path / 'w').exists() and not (tmp_path / 'd').exists()
 
 

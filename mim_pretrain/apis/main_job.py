@@ -5,7 +5,9 @@ From nothing to a results table on the built-in data, on a CPU:
 
 1. write the built-in data (ImageNet, COCO and ADE20K layouts);
 2. pretrain the same small ViT with LoMaR, LocalMIM and mmpretrain's MAE for
-   the same number of epochs (``tools/train.py``), timing each;
+   the same wall-clock budget (``tools/train.py`` with the tiny
+   ``*_2min_synthetic.py`` configs, whose ``TimeBudgetHook`` fits the run
+   and its schedule to the budget), timing each;
 3. draw what each pretrained model reconstructs
    (``tools/analysis/visualize_reconstruction.py``);
 4. transfer each, and a random initialisation, to the tiny Mask R-CNN and
@@ -31,11 +33,13 @@ from typing import IO, Callable, Dict, List, Optional
 
 from .pictures import contact_sheet, plot_runs
 from .pipeline import (METHOD_NAMES, METHODS, config_of, last_checkpoint,
-                       launch_command, run_command)
+                       launch_command, read_budget_points, run_command)
 from .results import summary_row, summary_table, verdict, write_summary
-from .schedules import epoch_options, transfer_options
+from .schedules import budget_options, transfer_options
 from .transfer import transfer_main
 
+# the tiny pretraining configs (20 epochs), which tests train; the main
+# job trains their wall-clock-budget versions (BUDGET_CONFIGS)
 PRETRAIN = {
     'lomar': (METHOD_NAMES['lomar'],
               'mmpretrain_configs/lomar/lomar_vit-tiny-p8_1xb32-20e_'
@@ -46,10 +50,12 @@ PRETRAIN = {
     'mae': (METHOD_NAMES['mae'],
             'mmpretrain_configs/mae/mae_vit-tiny-p8_1xb32-20e_synthetic.py'),
 }
-PRETRAIN_EPOCHS = 20  # the tiny pretraining configs'
+BUDGET_CONFIGS = {m: config.replace('-20e_', '-2min_')
+                  for m, (_, config) in PRETRAIN.items()}
+PRETRAIN_MINUTES = 2.0  # the budget configs'
 # first guesses (s, 2 quiet CPU cores, default budget) of each step, replaced
 # by measurements as the steps finish; transfer ones are per iteration
-GUESS = {'data': 10, 'pretrain': 75, 'recon': 8, 'curves': 10}
+GUESS = {'data': 20, 'pretrain': 140, 'recon': 8, 'curves': 10}
 GUESS_START, GUESS_PER_ITER = 40, {'det': 0.6, 'seg': 0.25}
 # Transfer iterations (batch 4) of the tiny configs in the main job; the
 # configs' own schedules (300 / 200) are shortened to fit its budget.
@@ -157,9 +163,9 @@ def build_main_job_parser() -> argparse.ArgumentParser:
     parser.add_argument('--methods', nargs='+', default=list(METHODS),
                         choices=METHODS,
                         help='initialisations to run (scratch = random)')
-    parser.add_argument('--pretrain-epochs', type=int, default=None,
-                        help='pretraining epochs for every method (default: '
-                        'the tiny configs\' 20); a longer budget, e.g. 60')
+    parser.add_argument('--pretrain-minutes', type=float, default=None,
+                        help='wall-clock pretraining budget of every method '
+                        f'(default: the configs\' {PRETRAIN_MINUTES:g})')
     for task, what in TASK_TITLES.items():
         parser.add_argument(f'--{task}-iters', type=int,
                             default=TRANSFER_ITERS[task],
@@ -201,10 +207,10 @@ class MainJob:
         self.transfer_opts = {
             (m, t): transfer_options(t, n, config_of(t, m, tiny=True))
             for t, n in self.iters.items() for m in self.methods}
-        self.epoch_opts = {
-            m: epoch_options(PRETRAIN[m][1], args.pretrain_epochs)
-            if args.pretrain_epochs else [] for m in self.pretrained}
-        self.epochs = args.pretrain_epochs or PRETRAIN_EPOCHS
+        self.budget_opts = {
+            m: budget_options(BUDGET_CONFIGS[m], 60 * args.pretrain_minutes)
+            if args.pretrain_minutes is not None else []
+            for m in self.pretrained}
         self.work = osp.abspath(args.work_dir)
         self.data = osp.abspath(args.data)
         kinds = ([] if args.skip_data else ['data']) + \
@@ -221,16 +227,19 @@ class MainJob:
         """Pretrain each method, timed; its checkpoint and time."""
         done = {}
         for m in self.pretrained:
-            name, config = PRETRAIN[m]
+            name, config = METHOD_NAMES[m], BUDGET_CONFIGS[m]
             out = osp.join(self.work, 'pretrain', m)
             opts = [f'train_dataloader.dataset.data_root={self.data}/'
-                    'imagenet', *self.epoch_opts[m]]
+                    'imagenet', *self.budget_opts[m]]
             t0 = time.time()
             self.plan.run('pretrain', f'{name} pretraining ({config})',
                           launch_command('train', config, [
                               '--work-dir', out, '--cfg-options', *opts]),
                           log=osp.join(out, 'console.log'))
+            points = read_budget_points(out)
             done[m] = dict(time=time.time() - t0,
+                           train_s=points[-1]['seconds'],
+                           iters=points[-1]['iter'],
                            checkpoint=last_checkpoint(out))
         return done
 
@@ -241,7 +250,7 @@ class MainJob:
             out = osp.join(self.work, 'pictures', f'reconstruction_{m}')
             self.plan.run('recon', f'{METHOD_NAMES[m]} reconstructions', [
                 sys.executable, 'tools/analysis/visualize_reconstruction.py',
-                PRETRAIN[m][1], pretrained[m]['checkpoint'], *images,
+                BUDGET_CONFIGS[m], pretrained[m]['checkpoint'], *images,
                 '--out-dir', out])
             self.pictures['reconstruction'] += sorted(
                 glob.glob(f'{out}/*.png'))
@@ -255,8 +264,7 @@ class MainJob:
                 osp.join(out, f'{task}_predictions'), '--cfg-options',
                 f'randomness.seed={seed}', *self.transfer_opts[m, task]]
         if checkpoint:
-            argv += ['--checkpoint', checkpoint, '--pretrain-epochs',
-                     str(self.epochs)]
+            argv += ['--checkpoint', checkpoint]
         what = 'Mask R-CNN (COCO)' if task == 'det' else 'UperNet (ADE20K)'
         return self.plan.run(
             task, f'{METHOD_NAMES[m]} -> {what}, seed {seed}',
@@ -338,8 +346,9 @@ class MainJob:
                 metrics.setdefault(m, []).append(got)
         self.prediction_sheets(runs)
         self.curves(runs)
-        rows = [summary_row(m, metrics[m], pretrained.get(m, {}).get('time'),
-                            self.epochs if m in pretrained else None)
+        rows = [summary_row(m, metrics[m],
+                            pretrained.get(m, {}).get('train_s'),
+                            pretrained.get(m, {}).get('iters'))
                 for m in self.methods]
         outcome = verdict(rows)
         total = time.time() - self.plan.start

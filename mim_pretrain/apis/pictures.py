@@ -81,6 +81,17 @@ def default_keys(runs: Sequence[Series]) -> List[str]:
     return [k for k in ('loss', ) + METRICS if k in logged]
 
 
+def _save(fig, out: str, title: str) -> None:
+    """Title, lay out, write and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def plot(runs: Sequence[Series], names: Sequence[str], keys: Sequence[str],
          out: str, title: str = '') -> None:
     """Write one PNG with a panel per key and a line per run.
@@ -111,12 +122,7 @@ def plot(runs: Sequence[Series], names: Sequence[str], keys: Sequence[str],
         ax.set_xlabel('iteration')
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, out, title)
 
 
 def plot_runs(runs: Sequence[str], out: str,
@@ -216,4 +222,69 @@ def contact_sheet(groups: List[Tuple[str, List[str]]], out: str,
             for r in rows]
     os.makedirs(osp.dirname(out), exist_ok=True)
     cv2.imwrite(out, np.concatenate(rows, axis=0))
+    return out
+
+
+def plot_efficiency(curves: Dict[str, List[Tuple[float, List[float]]]],
+                    baseline: Dict[str, List[float]],
+                    metrics: Sequence[Tuple[str, str]], out: str,
+                    title: str = '') -> str:
+    """Downstream score against pretraining time: a panel per metric, a
+    line per method through its checkpoints, the random initialisation as a
+    band.
+
+    Args:
+        curves: per method name, ``(pretraining seconds, {metric: [value
+            per seed]})`` points in time order; a point with several seeds
+            is drawn at their mean with a bar over their range.
+        baseline: the random initialisation's ``{metric: [value per
+            seed]}``, drawn as a band from its lowest to its highest seed
+            and a line at its mean (None values are left out).
+        metrics: ``(key, label)`` of each panel, e.g. ``('mIoU', 'mIoU')``.
+        out: the PNG to write.
+        title: figure title.
+
+    Returns:
+        str: ``out``.
+
+    Raises:
+        ValueError: no point has a value for one of the metrics.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics),
+                                                       3.6), squeeze=False)
+    for ax, (key, label) in zip(axes[0], metrics):
+        drawn = 0
+        for name, points in curves.items():
+            xs, ys, lo, hi = [], [], [], []
+            for seconds, values in points:
+                got = [v for v in values.get(key, []) if v is not None]
+                if not got:
+                    continue
+                mean = sum(got) / len(got)
+                xs.append(seconds)
+                ys.append(mean)
+                lo.append(mean - min(got))
+                hi.append(max(got) - mean)
+            if xs:
+                ax.errorbar(xs, ys, yerr=[lo, hi], marker='o', capsize=3,
+                            label=name)
+                drawn += 1
+        base = [v for v in baseline.get(key, []) if v is not None]
+        if base:
+            ax.axhspan(min(base), max(base), color='grey', alpha=0.2)
+            ax.axhline(sum(base) / len(base), color='grey', linestyle='--',
+                       label='random init (band: seed range)')
+            drawn += 1
+        if not drawn:
+            raise ValueError(f'plot_efficiency: no point has {key!r}')
+        ax.set_title(label)
+        ax.set_xlabel('pretraining time (s)')
+        ax.set_xlim(left=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    _save(fig, out, title)
     return out

@@ -259,6 +259,28 @@ def last_checkpoint(work_dir: str) -> str:
     return path
 
 
+def read_budget_points(work_dir: str) -> List[dict]:
+    """The checkpoints a time-budget run saved, with their training times
+    (``budget_points.json``, :class:`~mim_pretrain.engine.TimeBudgetHook`).
+
+    Returns:
+        list: ``{'iter', 'seconds', 'checkpoint'}`` per checkpoint, in order.
+
+    Raises:
+        SystemExit: the run wrote no such file (not a time-budget run, or
+            it did not finish).
+    """
+    from ..engine import BUDGET_POINTS
+    path = osp.join(work_dir, BUDGET_POINTS)
+    if not osp.isfile(path):
+        raise SystemExit(f'{path}: not written; was {work_dir} trained with '
+                         'TimeBudgetHook, to the end?')
+    points = load(path, file_format='json')
+    if not points:
+        raise SystemExit(f'{path}: lists no checkpoint')
+    return points
+
+
 def read_test_metrics(path: str) -> Dict[str, object]:
     """The metrics a test step wrote (``tools/test.py --out-metrics``).
 

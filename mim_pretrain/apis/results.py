@@ -203,7 +203,7 @@ def collect_main(argv: Optional[List[str]] = None) -> List[dict]:
 
 def summary_row(method: str, seed_metrics: List[dict],
                 pretrain_s: Optional[float] = None,
-                pretrain_epochs: Optional[int] = None) -> dict:
+                pretrain_iters: Optional[int] = None) -> dict:
     """One initialisation's row of the main job's table.
 
     Args:
@@ -212,17 +212,17 @@ def summary_row(method: str, seed_metrics: List[dict],
             (``{'det': {...}, 'seg': {...}}``, as ``transfer_main``
             returns them).
         pretrain_s: its pretraining time (None: not pretrained).
-        pretrain_epochs: its pretraining epochs.
+        pretrain_iters: its pretraining iterations.
 
     Returns:
-        dict: ``method``, ``name``, ``pretrain_s``, ``pretrain_epochs``,
+        dict: ``method``, ``name``, ``pretrain_s``, ``pretrain_iters``,
         ``seeds`` (APbox / APmask / mIoU of each seed, AP x 100) and the
         means over the seeds.
     """
     row = dict(method=method, name=METHOD_NAMES[method],
                pretrain_s=None if pretrain_s is None else round(pretrain_s,
                                                                 1),
-               pretrain_epochs=pretrain_epochs, seeds=[])
+               pretrain_iters=pretrain_iters, seeds=[])
     for metrics in seed_metrics:
         values = {}
         for col, task, key, scale in COLUMNS[:3]:
@@ -258,7 +258,7 @@ def summary_table(rows: List[dict]) -> str:
     for r in rows:
         cells = [r['name'],
                  '-' if r['pretrain_s'] is None else
-                 f"{r['pretrain_s']:.0f} s ({r['pretrain_epochs']} ep)"]
+                 f"{r['pretrain_s']:.0f} s ({r['pretrain_iters']} it)"]
         cells += [cell(r, k) for k, _ in KEYS]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
@@ -267,9 +267,9 @@ def summary_table(rows: List[dict]) -> str:
 def verdict(rows: List[dict]) -> List[str]:
     """Plain statements: did each pretraining beat the random init?
 
-    A metric's difference counts as a win or a loss only when it is larger
-    than the seed-to-seed range of either run (with one seed the range is
-    unknown and the sign decides, with a warning).
+    A metric's difference of means counts as a win or a loss only when it is
+    larger than the two runs' seed-to-seed ranges added together (with one
+    seed the range is unknown and the sign decides, with a warning).
 
     Args:
         rows: :func:`summary_row` rows (``method`` and the ``KEYS``
@@ -302,15 +302,15 @@ def verdict(rows: List[dict]) -> List[str]:
             if row.get(k) is None or base.get(k) is None:
                 continue
             diff = row[k] - base[k]
-            margin = max(spread(row, k), spread(base, k))
+            margin = spread(row, k) + spread(base, k)
             if diff > margin:
                 won.setdefault(name, []).append(label)
                 parts.append(f'{label} {diff:+.1f}')
             elif diff < -margin:
                 parts.append(f'{label} {diff:+.1f}')
             elif margin:
-                parts.append(f'{label} {diff:+.1f} (within the seed range '
-                             f'{margin:.1f})')
+                parts.append(f'{label} {diff:+.1f} (within the seed ranges, '
+                             f'{margin:.1f} together)')
             else:
                 parts.append(f'{label} {diff:+.1f} (a tie)')
         lines.append(f'{name} vs random init: ' + ', '.join(parts))
@@ -323,7 +323,8 @@ def verdict(rows: List[dict]) -> List[str]:
     if won:
         lines.append(('Above the random initialisation in this one-seed run: '
                       if one_seed else 'Pretraining beat the random '
-                      'initialisation by more than the seed range: ') +
+                      'initialisation by more than the two seed ranges '
+                      'together: ') +
                      '; '.join(f'{name} on {", ".join(labels)}'
                                for name, labels in won.items()) + '.')
     else:

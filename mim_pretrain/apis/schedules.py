@@ -117,3 +117,24 @@ def transfer_options(task: str, iters: int,
                    f'param_scheduler.{warm_at}.end={warm}',
                    f'param_scheduler.{main_at}.begin={warm}',
                    f'param_scheduler.{main_at}.end={iters}']
+
+
+def budget_options(config: str, seconds: float) -> List[str]:
+    """``--cfg-options`` that give a time-budget config (``TimeBudgetHook``
+    in ``custom_hooks``) another budget.
+
+    Raises:
+        SystemExit: ``seconds`` is not positive.
+        ValueError: the config has no ``TimeBudgetHook``, or several.
+    """
+    if not seconds > 0:
+        raise SystemExit(f'a pretraining budget must be positive, got '
+                         f'{seconds:g} s')
+    hooks = Config.fromfile(osp.join(REPO, config)).get('custom_hooks', [])
+    found = [i for i, h in enumerate(hooks)
+             if _type_name(h) == 'TimeBudgetHook']
+    if len(found) != 1:
+        raise ValueError(f'{config}: expected one TimeBudgetHook in '
+                         f'custom_hooks, found {len(found)} (its hooks: '
+                         f'{[_type_name(h) for h in hooks]})')
+    return [f'custom_hooks.{found[0]}.budget_s={seconds:g}']

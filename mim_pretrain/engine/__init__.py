@@ -2,6 +2,7 @@
 the mixed-precision optimizer wrapper, optimizer-wrapper constructors,
 exact-resume training loops, hooks."""
 from .amp import MixedPrecisionOptimWrapper
+from .budget import BUDGET_POINTS, TimeBudgetHook
 from .hooks import FiniteLossHook, Fp16CompressionHook
 from .loops import (RESUMABLE_LOOPS, ResumableEpochBasedTrainLoop,
                     ResumableIterBasedTrainLoop, reseed)
@@ -10,7 +11,7 @@ from .optim import LayerDecayOptimWrapperConstructor
 __all__ = [
     'MixedPrecisionOptimWrapper',
     'LayerDecayOptimWrapperConstructor', 'FiniteLossHook',
-    'Fp16CompressionHook',
+    'Fp16CompressionHook', 'TimeBudgetHook', 'BUDGET_POINTS',
     'ResumableEpochBasedTrainLoop', 'ResumableIterBasedTrainLoop',
     'RESUMABLE_LOOPS', 'reseed'
 ]
