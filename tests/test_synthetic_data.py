@@ -145,16 +145,22 @@ def test_imagenet_with_mmpretrain_dataset(synthetic_data):
 def test_generate_data_tool_is_idempotent(tmp_path, capsys):
     from mim_pretrain.apis import generate_data_main
     out = str(tmp_path / 'd')
-    first = generate_data_main(['--out', out, '--scale', '0.05'])
+    first = generate_data_main(['--out', out, '--scale', '0.05',
+                               '--style', 'colour'])
     mtime = osp.getmtime(osp.join(out, 'coco', 'annotations',
                                   'instances_val2017.json'))
-    second = generate_data_main(['--out', out, '--scale', '0.05'])
+    second = generate_data_main(['--out', out, '--scale', '0.05',
+                                '--style', 'colour'])
     assert 'already there' in capsys.readouterr().out
     assert first['coco'] == second['coco']
     assert osp.getmtime(osp.join(out, 'coco', 'annotations',
                                  'instances_val2017.json')) == mtime
     with open(osp.join(out, 'summary.json')) as f:
         assert json.load(f)['scale'] == 0.05
+    # another style is other data: written, not skipped
+    third = generate_data_main(['--out', out, '--scale', '0.05'])
+    assert third['style'] == 'shape' and third['coco'] != first['coco']
+    assert capsys.readouterr().out.count('already there') == 0
     with pytest.raises(SystemExit, match='--scale must be positive'):
         generate_data_main(['--out', out, '--scale', '0'])
 
@@ -166,3 +172,94 @@ def test_generate_all_layout(tmp_path):
                 'ade/ADEChallengeData2016/images/training',
                 'ade/ADEChallengeData2016/annotations/validation'):
         assert (tmp_path / rel).exists(), rel
+
+
+def _object_features(style: str, n_scenes: int, seed: int):
+    """Per visible object (at least 150 pixels): its class, a colour
+    histogram of its pixels (4x4x4 RGB bins) and shape descriptors of its
+    mask (log Hu moments, solidity, number of holes)."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    labels, colour, shape = [], [], []
+    for _ in range(n_scenes):
+        img, singles, _ = make_scene(rng, 96, 96, style=style)
+        for inst in singles:
+            if inst.mask.sum() < 150:
+                continue
+            pix = img[inst.mask] // 64
+            hist = np.bincount(pix[:, 0] * 16 + pix[:, 1] * 4 + pix[:, 2],
+                               minlength=64) / len(pix)
+            m = inst.mask.astype(np.uint8)
+            hu = cv2.HuMoments(cv2.moments(m, binaryImage=True)).ravel()
+            contours, hierarchy = cv2.findContours(m, cv2.RETR_CCOMP,
+                                                   cv2.CHAIN_APPROX_NONE)
+            outer = max(contours, key=cv2.contourArea)
+            hull = cv2.contourArea(cv2.convexHull(outer))
+            holes = int((hierarchy[0][:, 3] >= 0).sum())
+            labels.append(inst.label)
+            colour.append(hist)
+            shape.append(np.concatenate([
+                -np.sign(hu) * np.log10(np.abs(hu) + 1e-30),
+                [m.sum() / max(hull, 1.0), holes]]))
+    return np.array(labels), np.array(colour), np.array(shape)
+
+
+def _softmax_accuracy(x_train, y_train, x_test, y_test, classes: int):
+    """Test accuracy of a multinomial logistic regression (full-batch
+    gradient descent on standardised features, L2 1e-3)."""
+    mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
+    a, b = (x_train - mu) / sd, (x_test - mu) / sd
+    w = np.zeros((a.shape[1], classes))
+    bias = np.zeros(classes)
+    onehot = np.eye(classes)[y_train]
+    for _ in range(500):
+        logits = a @ w + bias
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        grad = p - onehot
+        w -= 0.5 * (a.T @ grad / len(a) + 1e-3 * w)
+        bias -= 0.5 * grad.mean(0)
+    return float(((b @ w + bias).argmax(1) == y_test).mean())
+
+
+def test_shape_style_class_cannot_be_read_off_colour():
+    """In the shape style a colour-histogram classifier of each object's
+    pixels stays near chance, while the same classifier reads the class off
+    shape descriptors, and off colour in the colour style (the controls
+    that show the classifier can succeed)."""
+    classes = len(OBJECT_CLASSES)
+    y, colour, shape = _object_features('shape', 400, seed=11)
+    yc, colour_c, _ = _object_features('colour', 150, seed=11)
+    half = len(y) // 2
+    assert half > 200
+    chance = np.bincount(y[half:], minlength=classes).max() / (len(y) - half)
+    by_colour = _softmax_accuracy(colour[:half], y[:half], colour[half:],
+                                  y[half:], classes)
+    by_shape = _softmax_accuracy(shape[:half], y[:half], shape[half:],
+                                 y[half:], classes)
+    hc = len(yc) // 2
+    colour_style = _softmax_accuracy(colour_c[:hc], yc[:hc], colour_c[hc:],
+                                     yc[hc:], classes)
+    assert by_colour < chance + 0.06, (by_colour, chance)
+    assert by_shape > 0.5, by_shape
+    assert colour_style > 0.9, colour_style
+
+
+def test_styles_share_layouts_and_reject_unknown_names(tmp_path):
+    from mim_pretrain.datasets import DEFAULT_COUNTS
+    summary = generate_all(str(tmp_path), style='shape',
+                           counts=dict(pool=6, coco_train=2, coco_val=1,
+                                       ade_train=2, ade_val=1))
+    assert summary['style'] == 'shape'
+    assert summary['imagenet']['num_images'] == 6
+    assert len(summary['imagenet']['classes']) == len(OBJECT_CLASSES)
+    assert summary['coco']['val']['num_images'] == 1
+    img = Image.open(tmp_path / 'coco' / 'val2017' / '000000000001.jpg')
+    assert img.size == (160, 128)
+    # the shape style's pool is many times the labelled sets
+    want = DEFAULT_COUNTS['shape']
+    assert want['pool'] >= 30 * max(want['coco_train'], want['ade_train'])
+    with pytest.raises(ValueError, match="unknown scene style 'texture'"):
+        make_scene(np.random.default_rng(0), 8, 8, style='texture')
+    with pytest.raises(ValueError, match=r"unknown image count keys \['x'\]"):
+        generate_all(str(tmp_path), counts=dict(x=1))

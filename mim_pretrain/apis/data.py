@@ -13,7 +13,7 @@ import os.path as osp
 import time
 from typing import List, Optional
 
-from ..datasets import generate_all
+from ..datasets import DEFAULT_COUNTS, STYLES, generate_all
 
 
 def build_generate_parser() -> argparse.ArgumentParser:
@@ -21,18 +21,28 @@ def build_generate_parser() -> argparse.ArgumentParser:
 
     Returns:
         argparse.ArgumentParser: ``[--out DIR] [--seed N] [--scale S]
-        [--force]``.
+        [--style S] [--force]``.
     """
     parser = argparse.ArgumentParser(
         description='Generate the built-in ImageNet/COCO/ADE20K-layout data.')
     parser.add_argument('--out', default='data', help='output root')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
+    shape = DEFAULT_COUNTS['shape']
+    parser.add_argument(
+        '--style',
+        choices=sorted(STYLES),
+        default='shape',
+        help="how scenes look: 'shape' (class = shape only, colour and "
+        "texture random; the main job's data) or 'colour' (every class its "
+        "own colour and texture; the pipeline tests' data)")
     parser.add_argument(
         '--scale',
         type=float,
         default=1.0,
-        help='multiply the default image counts (256 pretraining, 48+16 '
-        'COCO, 48+16 ADE20K) by this')
+        help='multiply the default image counts by this (shape style: '
+        f"{shape['pool']} pretraining, {shape['coco_train']}+"
+        f"{shape['coco_val']} COCO, {shape['ade_train']}+{shape['ade_val']} "
+        'ADE20K)')
     parser.add_argument(
         '--force',
         action='store_true',
@@ -44,8 +54,8 @@ def generate_data_main(argv: Optional[List[str]] = None) -> dict:
     """Run ``tools/data/generate_data.py``.
 
     Writes the data under ``--out`` and its ``summary.json``, unless that
-    file says the same seed and scale are already there (and ``--force`` is
-    not given).
+    file says the same seed, style and scale are already there (and
+    ``--force`` is not given).
 
     Args:
         argv: The command line without the program name; ``None`` reads
@@ -65,20 +75,22 @@ def generate_data_main(argv: Optional[List[str]] = None) -> dict:
     if not args.force and osp.isfile(stamp):
         with open(stamp) as f:
             old = json.load(f)
-        if old.get('seed') == args.seed and old.get('scale',
-                                                    1.0) == args.scale:
-            print(f'{args.out}: data for seed {args.seed} already there '
-                  '(--force to rewrite)')
+        if (old.get('seed'), old.get('style'),
+                old.get('scale')) == (args.seed, args.style, args.scale):
+            print(f'{args.out}: {args.style}-style data for seed '
+                  f'{args.seed} already there (--force to rewrite)')
             return old
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
-    summary = generate_all(args.out, seed=args.seed, scale=args.scale)
+    summary = generate_all(args.out, seed=args.seed, scale=args.scale,
+                           style=args.style)
     summary['scale'] = args.scale
     with open(stamp, 'w') as f:
         json.dump(summary, f, indent=1)
     coco = summary['coco']
     ade = summary['ade20k']
-    print(f'wrote {args.out} in {time.time() - t0:.1f} s: '
+    print(f'wrote {args.out} ({args.style} style) in '
+          f'{time.time() - t0:.1f} s: '
           f'{summary["imagenet"]["num_images"]} pretraining images, '
           f'COCO {coco["train"]["num_images"]}+{coco["val"]["num_images"]} '
           f'images, ADE20K {ade["training"]["num_images"]}+'

@@ -5,10 +5,14 @@ are read by mmpretrain's ``ImageNet``/``CustomDataset``, mmdet's
 ``CocoDataset`` (pycocotools) and mmseg's ``ADE20KDataset`` unchanged, exactly
 as the real ImageNet, COCO and ADE20K folders are.
 
-Every scene is learnable on purpose: each object class has its own shape,
-colour and texture, and objects of several scales (partly occluding each
-other) sit on a cluttered background, so that short CPU trainings reach
-non-trivial AP and mIoU.
+Two styles of scene (``STYLES``). In the default ``'shape'`` style an
+object's class is its shape alone: colour and texture are drawn independently
+of the class and unlabelled blobs clutter the background, so a model has to
+learn outlines, which is where pretraining on the large unlabelled pool can
+matter. In the ``'colour'`` style every class also has its own colour and
+texture, so that any initialisation learns it within a few dozen steps: the
+pipeline's tests use it. In both, objects of several scales (partly occluding
+each other) sit on a cluttered background.
 """
 import json
 import os
@@ -20,10 +24,10 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-# One entry per object class: (name, shape, RGB colour, texture).
-# The names of the semantic-segmentation classes are real ADE20K class names
-# (so that mmseg's ADE20KDataset can map them onto its 150-class list); the
-# shapes and colours are what the generated scenes actually show.
+# One entry per object class: (name, shape, RGB colour, texture). The colour
+# and texture are drawn only in the ``'colour'`` style; in the ``'shape'``
+# style both are random and the shape is the only cue. The ADE20K-style data
+# labels these classes with real ADE20K class names (``ADE_CLASS_NAMES``).
 OBJECT_CLASSES: Tuple[Tuple[str, str, Tuple[int, int, int], str], ...] = (
     ('circle', 'circle', (220, 40, 40), 'solid'),
     ('square', 'square', (40, 180, 60), 'stripes'),
@@ -105,28 +109,103 @@ def _rasterize(shape: str, cx: float, cy: float, r: float, angle: float,
     return mask.astype(bool)
 
 
-def _texture(kind: str, colour: Sequence[int], h: int, w: int,
-             rng: np.random.Generator) -> np.ndarray:
-    """An HxWx3 float image of a class's colour and texture."""
-    jitter = rng.uniform(-25, 25, size=3)
-    base = np.clip(np.asarray(colour, np.float64) + jitter, 0, 255)
+# How a scene looks, per style. ``'shape'``: an object's class is its shape
+# alone; colour (random HSV) and texture (one of ``TEXTURES`` in a second
+# random colour) are drawn independently of the class, and unlabelled blobs
+# clutter the background, so a model must learn outlines. ``'colour'``: each
+# class has its own colour and texture (``OBJECT_CLASSES``), learnable from
+# any initialisation in a few dozen steps; the tests of the pipeline use it.
+STYLES: Dict[str, Dict] = {
+    'shape': dict(radius=(0.09, 0.3), max_objects=4, blobs=(1, 4)),
+    'colour': dict(radius=(0.06, 0.45), max_objects=6, blobs=(0, 0)),
+}
+TEXTURES: Tuple[str, ...] = ('solid', 'stripes', 'checker', 'dots',
+                             'gradient')
+
+
+def _check_style(style: str) -> Dict:
+    if style not in STYLES:
+        raise ValueError(f'unknown scene style {style!r}; choose one of '
+                         f'{sorted(STYLES)}')
+    return STYLES[style]
+
+
+def _random_colour(rng: np.random.Generator) -> np.ndarray:
+    """An RGB colour (floats 0-255) of uniform hue, saturation 0.3-1 and
+    value 0.35-1."""
+    hsv = np.array([[[rng.uniform(0, 180), rng.uniform(0.3, 1) * 255,
+                      rng.uniform(0.35, 1) * 255]]], np.float32)
+    rgb = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+    return rgb.reshape(3).astype(np.float64)
+
+
+def _texture(kind: str, colour: Sequence[float], h: int, w: int,
+             rng: np.random.Generator,
+             second: Optional[Sequence[float]] = None) -> np.ndarray:
+    """An HxWx3 float image of ``colour`` with a texture.
+
+    Without ``second`` the pattern darkens ``colour`` (the ``'colour'``
+    style's fixed looks, with a small colour jitter); with it the pattern is
+    drawn in ``second`` (the ``'shape'`` style).
+    """
+    if second is None:
+        jitter = rng.uniform(-25, 25, size=3)
+        base = np.clip(np.asarray(colour, np.float64) + jitter, 0, 255)
+    else:
+        base = np.asarray(colour, np.float64)
     img = np.broadcast_to(base, (h, w, 3)).copy()
     yy, xx = np.mgrid[0:h, 0:w]
-    period = rng.integers(4, 8)
+    period = int(rng.integers(4, 8))
     if kind == 'stripes':
         on = ((xx + yy) // period) % 2 == 0
-        img[on] *= 0.55
     elif kind == 'checker':
         on = ((xx // period) + (yy // period)) % 2 == 0
-        img[on] *= 0.5
     elif kind == 'dots':
         on = ((xx % period) < 2) & ((yy % period) < 2)
-        img[on] *= 0.35
+    elif kind == 'gradient':
+        if second is None:
+            raise ValueError('a gradient needs a second colour')
+        a = rng.uniform(0, 2 * np.pi)
+        t = xx * np.cos(a) + yy * np.sin(a)
+        t = ((t - t.min()) / max(np.ptp(t), 1e-6))[..., None]
+        return (1 - t) * base + t * np.asarray(second, np.float64)
+    elif kind == 'solid':
+        return img
+    else:
+        raise ValueError(f'unknown texture {kind!r}')
+    if second is None:
+        img[on] *= {'stripes': 0.55, 'checker': 0.5, 'dots': 0.35}[kind]
+    else:
+        img[on] = np.asarray(second, np.float64)
     return img
 
 
-def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """Cluttered background: smooth colour field, noise and random strokes."""
+def _random_look(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Random colour and texture (the ``'shape'`` style): HxWx3 floats."""
+    kind = TEXTURES[int(rng.integers(len(TEXTURES)))]
+    return _texture(kind, _random_colour(rng), h, w, rng,
+                    second=_random_colour(rng))
+
+
+def _blob_polygon(cx: float, cy: float, r: float,
+                  rng: np.random.Generator) -> np.ndarray:
+    """A smooth random closed curve (Nx2 x, y): a circle whose radius is
+    modulated by three low-frequency sines, so no class's shape."""
+    t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    radius = np.ones_like(t)
+    for k in (2, 3, 5):
+        radius += rng.uniform(0, 0.35 / k * 2) * np.sin(
+            k * t + rng.uniform(0, 2 * np.pi))
+    radius = r * np.clip(radius, 0.3, None)
+    return np.stack([cx + radius * np.cos(t), cy + radius * np.sin(t)], 1)
+
+
+def _background(h: int, w: int, rng: np.random.Generator,
+                style: str = 'colour') -> np.ndarray:
+    """Cluttered background: smooth colour field, noise and random strokes
+    (grey in the ``'colour'`` style, coloured in the ``'shape'`` style, which
+    also adds unlabelled blobs)."""
+    look = _check_style(style)
     coarse = rng.uniform(60, 190, size=(4, 4, 3)).astype(np.float32)
     img = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
     img = img.astype(np.float64) + rng.normal(0, 12, size=(h, w, 3))
@@ -134,16 +213,31 @@ def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     for _ in range(rng.integers(3, 8)):
         p1 = tuple(int(v) for v in rng.integers(0, [w, h]))
         p2 = tuple(int(v) for v in rng.integers(0, [w, h]))
-        grey = float(rng.uniform(40, 200))
-        cv2.line(canvas, p1, p2, (grey, grey, grey), int(rng.integers(1, 3)))
+        if style == 'colour':
+            grey = float(rng.uniform(40, 200))
+            colour = (grey, grey, grey)
+        else:
+            colour = tuple(float(v) for v in _random_colour(rng))
+        cv2.line(canvas, p1, p2, colour, int(rng.integers(1, 3)))
+    lo, hi = look['blobs']
+    side = min(h, w)
+    for _ in range(int(rng.integers(lo, hi + 1)) if hi else 0):
+        r = rng.uniform(0.06, 0.2) * side
+        poly = _blob_polygon(rng.uniform(0, w), rng.uniform(0, h), r, rng)
+        mask = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+        mask = mask.astype(bool)
+        canvas[mask] = _random_look(h, w, rng)[mask]
     return canvas
 
 
 def make_scene(rng: np.random.Generator,
                height: int,
                width: int,
-               max_objects: int = 6,
-               crowd_prob: float = 0.0
+               max_objects: Optional[int] = None,
+               crowd_prob: float = 0.0,
+               style: str = 'colour',
+               radius: Optional[Tuple[float, float]] = None
                ) -> Tuple[np.ndarray, List[Instance], List[Instance]]:
     """Draw one scene.
 
@@ -155,23 +249,34 @@ def make_scene(rng: np.random.Generator,
         rng: the random generator (the only source of randomness).
         height: image height.
         width: image width.
-        max_objects: at most this many single objects (at least 1).
+        max_objects: at most this many single objects (at least 1); None
+            takes the style's.
         crowd_prob: probability of adding a crowd: a cluster of 4-8 small
             objects of one class that is annotated as one region.
+        style: a key of ``STYLES``: ``'shape'`` (class = shape only) or
+            ``'colour'`` (every class its own colour and texture).
+        radius: (min, max) object radius as fractions of the shorter side,
+            drawn log-uniformly; None takes the style's.
 
     Returns:
         tuple: uint8 HxWx3 RGB image, the single instances and the crowds
         (each crowd is one ``Instance`` whose mask is the union of its
         members' visible pixels).
+
+    Raises:
+        ValueError: unknown style.
     """
-    img = _background(height, width, rng)
+    look = _check_style(style)
+    max_objects = look['max_objects'] if max_objects is None else max_objects
+    r_lo, r_hi = look['radius'] if radius is None else radius
+    img = _background(height, width, rng, style)
     side = min(height, width)
     items = []  # (label, full mask, crowd id or -1)
     for _ in range(int(rng.integers(1, max_objects + 1))):
         label = int(rng.integers(len(OBJECT_CLASSES)))
         # log-uniform radius: several scales in every image
         r = float(
-            np.exp(rng.uniform(np.log(0.06 * side), np.log(0.45 * side))))
+            np.exp(rng.uniform(np.log(r_lo * side), np.log(r_hi * side))))
         cx, cy = rng.uniform(0.1, 0.9) * width, rng.uniform(0.1, 0.9) * height
         items.append((label, _rasterize(OBJECT_CLASSES[label][1], cx, cy, r,
                                         rng.uniform(0, np.pi), height, width),
@@ -193,8 +298,11 @@ def make_scene(rng: np.random.Generator,
     # paint back to front and track the visible part of every item
     visible = []
     for label, mask, _ in items:
-        _, _, colour, texture = OBJECT_CLASSES[label]
-        tex = _texture(texture, colour, height, width, rng)
+        if style == 'colour':
+            _, _, colour, texture = OBJECT_CLASSES[label]
+            tex = _texture(texture, colour, height, width, rng)
+        else:
+            tex = _random_look(height, width, rng)
         img[mask] = tex[mask]
         for v in visible:
             v &= ~mask
@@ -254,7 +362,8 @@ def generate_coco(out_dir: str,
                   num_train: int = 48,
                   num_val: int = 16,
                   size: Tuple[int, int] = (128, 160),
-                  seed: int = 0) -> Dict:
+                  seed: int = 0,
+                  style: str = 'colour') -> Dict:
     """Write a COCO-2017-layout instance segmentation dataset.
 
     Layout: ``train2017/``, ``val2017/`` and
@@ -269,12 +378,14 @@ def generate_coco(out_dir: str,
         num_val: number of validation images.
         size: image (height, width).
         seed: random seed; the same seed writes the same files.
+        style: how scenes look (a key of ``STYLES``).
 
     Returns:
         dict: what was written, per split: number of images, number of
         annotations per category name (crowds counted apart), and the summed
         area per category name, for checking against a loader.
     """
+    _check_style(style)
     rng = np.random.default_rng(seed)
     h, w = size
     categories = [{'id': i + 1, 'name': name, 'supercategory': 'shape'}
@@ -290,7 +401,8 @@ def generate_coco(out_dir: str,
         crowd_counts = dict(counts)
         areas = dict(counts)
         for i in range(num):
-            img, singles, crowds = make_scene(rng, h, w, crowd_prob=0.25)
+            img, singles, crowds = make_scene(
+                rng, h, w, crowd_prob=0.25, style=style)
             img_id = i + 1
             file_name = f'{img_id:012d}.jpg'
             _write_jpg(osp.join(img_dir, file_name), img)
@@ -328,7 +440,8 @@ def generate_ade20k(out_dir: str,
                     num_train: int = 48,
                     num_val: int = 16,
                     size: Tuple[int, int] = (128, 128),
-                    seed: int = 0) -> Dict:
+                    seed: int = 0,
+                    style: str = 'colour') -> Dict:
     """Write an ADE20K-layout semantic segmentation dataset.
 
     Layout (``out_dir`` is the data root): ``ADEChallengeData2016/images/
@@ -344,11 +457,13 @@ def generate_ade20k(out_dir: str,
         num_val: number of validation images.
         size: image (height, width).
         seed: random seed; the same seed writes the same files.
+        style: how scenes look (a key of ``STYLES``).
 
     Returns:
         dict: per split, the number of images and, per image file stem, the
         sorted list of label values present (0 included), for checking.
     """
+    _check_style(style)
     rng = np.random.default_rng(seed + 1)
     ids = ade20k_label_ids()
     h, w = size
@@ -361,7 +476,7 @@ def generate_ade20k(out_dir: str,
         os.makedirs(ann_dir, exist_ok=True)
         labels = {}
         for i in range(num):
-            img, singles, _ = make_scene(rng, h, w)
+            img, singles, _ = make_scene(rng, h, w, style=style)
             seg = np.zeros((h, w), np.uint8)
             for inst in singles:  # visible masks do not overlap
                 seg[inst.mask] = ids[inst.label]
@@ -378,7 +493,8 @@ def generate_imagenet(out_dir: str,
                       num_images: int = 256,
                       size: int = 96,
                       num_classes: int = 4,
-                      seed: int = 0) -> Dict:
+                      seed: int = 0,
+                      style: str = 'colour') -> Dict:
     """Write an ImageNet-layout image folder for self-supervised pretraining.
 
     Layout: ``train/<wnid>/<wnid>_<n>.JPEG`` plus ``meta/train.txt`` (one
@@ -392,10 +508,12 @@ def generate_imagenet(out_dir: str,
         size: side of the square images.
         num_classes: number of class folders.
         seed: random seed; the same seed writes the same files.
+        style: how scenes look (a key of ``STYLES``).
 
     Returns:
         dict: number of images, class folder names, and images per folder.
     """
+    _check_style(style)
     rng = np.random.default_rng(seed + 2)
     wnids = [f'n{i:08d}' for i in range(num_classes)]
     for wnid in wnids:
@@ -404,7 +522,7 @@ def generate_imagenet(out_dir: str,
     per_class = {wnid: 0 for wnid in wnids}
     lines = []
     for i in range(num_images):
-        img, singles, _ = make_scene(rng, size, size)
+        img, singles, _ = make_scene(rng, size, size, style=style)
         label = (max(singles, key=lambda s: s.mask.sum()).label
                  if singles else 0) % num_classes
         wnid = wnids[label]
@@ -418,8 +536,23 @@ def generate_imagenet(out_dir: str,
             'per_class': per_class}
 
 
-def generate_all(root: str, seed: int = 0,
-                 scale: Optional[float] = None) -> Dict:
+# Images written by ``generate_all`` per style. ``'shape'``: a pretraining
+# pool many times larger than the label-scarce transfer sets, and validation
+# sets large enough for a small seed-to-seed range. ``'colour'``: the small
+# sets the pipeline tests use.
+DEFAULT_COUNTS: Dict[str, Dict[str, int]] = {
+    'shape': dict(pool=4000, coco_train=64, coco_val=200, ade_train=64,
+                  ade_val=200),
+    'colour': dict(pool=256, coco_train=48, coco_val=16, ade_train=48,
+                   ade_val=16),
+}
+
+
+def generate_all(root: str,
+                 seed: int = 0,
+                 scale: Optional[float] = None,
+                 style: str = 'shape',
+                 counts: Optional[Dict[str, int]] = None) -> Dict:
     """Write the three built-in datasets under ``root``.
 
     ``root/imagenet``, ``root/coco`` and ``root/ade`` (which holds
@@ -429,21 +562,45 @@ def generate_all(root: str, seed: int = 0,
     Args:
         root: where to write.
         seed: random seed.
-        scale: multiply the default number of images by this (None = 1).
+        scale: multiply the image counts by this (None = 1).
+        style: how scenes look (a key of ``STYLES``); it also picks the
+            default counts (``DEFAULT_COUNTS``).
+        counts: image counts overriding the style's, with the keys of
+            ``DEFAULT_COUNTS`` (``pool``, ``coco_train``, ``coco_val``,
+            ``ade_train``, ``ade_val``).
 
     Returns:
         dict: the summary written to ``summary.json``.
+
+    Raises:
+        ValueError: unknown style or count key.
     """
+    _check_style(style)
+    want = dict(DEFAULT_COUNTS[style])
+    unknown = set(counts or {}) - set(want)
+    if unknown:
+        raise ValueError(f'unknown image count keys {sorted(unknown)}; '
+                         f'expected some of {sorted(want)}')
+    want.update(counts or {})
     k = 1.0 if scale is None else float(scale)
-    n = lambda v: max(1, int(round(v * k)))  # noqa: E731
+    n = {key: max(1, int(round(v * k))) for key, v in want.items()}
+    # the shape style's folders are the shapes (the largest object's class)
+    folders = len(OBJECT_CLASSES) if style == 'shape' else 4
     summary = {
         'seed': seed,
+        'style': style,
         'imagenet': generate_imagenet(osp.join(root, 'imagenet'),
-                                      num_images=n(256), seed=seed),
-        'coco': generate_coco(osp.join(root, 'coco'), num_train=n(48),
-                              num_val=n(16), seed=seed),
-        'ade20k': generate_ade20k(osp.join(root, 'ade'), num_train=n(48),
-                                  num_val=n(16), seed=seed),
+                                      num_images=n['pool'],
+                                      num_classes=folders, seed=seed,
+                                      style=style),
+        'coco': generate_coco(osp.join(root, 'coco'),
+                              num_train=n['coco_train'],
+                              num_val=n['coco_val'],
+                              seed=seed, style=style),
+        'ade20k': generate_ade20k(osp.join(root, 'ade'),
+                                  num_train=n['ade_train'],
+                                  num_val=n['ade_val'],
+                                  seed=seed, style=style),
     }
     with open(osp.join(root, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
