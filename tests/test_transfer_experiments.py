@@ -428,3 +428,50 @@ def test_tiny_transfer_end_to_end(transfer_data, tmp_path):
     assert n == 16
     assert stats['bbox'] == pytest.approx(box, abs=5e-4)
     assert stats['segm'] == pytest.approx(mask, abs=5e-4)
+
+
+def test_tiny_detection_recipe_is_named_and_like_for_like(synthetic_data):
+    """The tiny ViTDet recipe's changes for a 128-px canvas (anchors from
+    16 px, scale jitter 0.8-1.25, 64-channel heads, no drop path, layer
+    decay only for pretrained backbones), and the ResNet-18 diagnostic
+    differs from the random ViT's config in the backbone, neck and
+    schedule length only."""
+    from mmdet.registry import TASK_UTILS
+    from pycocotools.coco import COCO
+    scratch = Config.fromfile(osp.join(REPO, config_of('det', 'scratch',
+                                                       tiny=True)))
+    rpn = scratch.model.rpn_head
+    anchors = TASK_UTILS.build(rpn.anchor_generator)
+    smallest = min(float((b[:, 2] - b[:, 0]).min())
+                   for b in anchors.base_anchors)
+    root, _ = synthetic_data
+    coco = COCO(osp.join(root, 'coco', 'annotations',
+                         'instances_train2017.json'))
+    sides = sorted((a['bbox'][2] * a['bbox'][3])**0.5
+                   for a in coco.loadAnns(coco.getAnnIds()))
+    # every object at least a third of its side from the nearest anchor
+    # size: the median object is well above the smallest anchor
+    assert smallest <= 16 < sides[len(sides) // 2]
+    jitter = scratch.train_dataloader.dataset.pipeline[3]
+    assert jitter.type == 'RandomResize' and jitter.ratio_range == (0.8, 1.25)
+    assert rpn.in_channels == scratch.model.neck.out_channels == 64
+    assert scratch.model.backbone.drop_path_rate == 0.
+    assert scratch.optim_wrapper.paramwise_cfg.layer_decay_rate == 1.0
+    for method in PRETRAIN:
+        cfg = Config.fromfile(osp.join(REPO, config_of('det', method,
+                                                       tiny=True)))
+        assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.7
+    r18 = Config.fromfile(osp.join(
+        REPO, 'mmdet_configs/stack_check/mask-rcnn_r18_fpn_vitdet-recipe_'
+        '120i_synthetic.py'))
+    assert r18.model.backbone.type == 'ResNet'
+    diff = {k for k in scratch._cfg_dict if k in r18._cfg_dict
+            and scratch[k] != r18[k]}
+    assert diff <= {'model', 'optim_wrapper', 'param_scheduler', 'train_cfg',
+                    'default_hooks', 'max_iters', 'depth', 'embed_dims',
+                    'patch_size', 'window'}, diff
+    for key in set(scratch.model) - {'backbone', 'neck'}:
+        assert scratch.model[key] == r18.model[key], key
+    # the same optimizer, no layer decay in either
+    assert r18.optim_wrapper.optimizer == scratch.optim_wrapper.optimizer
+    assert r18.optim_wrapper.get('paramwise_cfg') is None

@@ -22,3 +22,6 @@ model = dict(
             checkpoint=('work_dirs/mae_vit-tiny-p8_1xb32-20e_synthetic/'
                         'backbone.pth'),
             prefix='backbone.')))
+# ViTDet's layer decay for a pretrained backbone (the random initialisation's
+# config has none)
+optim_wrapper = dict(paramwise_cfg=dict(layer_decay_rate=0.7))
