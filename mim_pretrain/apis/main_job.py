@@ -31,11 +31,11 @@ import sys
 import time
 from typing import IO, Callable, Dict, List, Optional
 
-from .pictures import contact_sheet, plot_runs
+from .pictures import contact_sheet, plot_efficiency, plot_runs
 from .pipeline import (METHOD_NAMES, METHODS, config_of, last_checkpoint,
                        launch_command, read_budget_points, run_command)
-from .results import summary_row, summary_table, verdict, write_summary
-from .schedules import budget_options, transfer_options
+from .results import KEYS, summary_row, summary_table, verdict, write_summary
+from .schedules import budget_fractions, budget_options, transfer_options
 from .transfer import transfer_main
 
 # the tiny pretraining configs (20 epochs), which tests train; the main
@@ -53,6 +53,9 @@ PRETRAIN = {
 BUDGET_CONFIGS = {m: config.replace('-20e_', '-2min_')
                   for m, (_, config) in PRETRAIN.items()}
 PRETRAIN_MINUTES = 2.0  # the budget configs'
+# --quick: one seed, each method's last checkpoint only, a shorter budget
+QUICK = dict(seeds=1, pretrain_minutes=0.5, points=False)
+DEFAULT_SEEDS = 3
 # first guesses (s, 2 quiet CPU cores, default budget) of each step, replaced
 # by measurements as the steps finish; transfer ones are per iteration
 GUESS = {'data': 20, 'pretrain': 140, 'recon': 8, 'curves': 10}
@@ -61,6 +64,8 @@ GUESS_START, GUESS_PER_ITER = 40, {'det': 0.6, 'seg': 0.25}
 # configs' own schedules (300 / 200) are shortened to fit its budget.
 TRANSFER_ITERS = {'det': 120, 'seg': 120}
 TASK_TITLES = {'det': 'Mask R-CNN', 'seg': 'UperNet'}
+# the efficiency picture's panels (summary_row columns)
+EFFICIENCY_KEYS = ('APbox', 'mIoU')
 
 
 def fmt(seconds: float) -> str:
@@ -165,16 +170,27 @@ def build_main_job_parser() -> argparse.ArgumentParser:
                         help='initialisations to run (scratch = random)')
     parser.add_argument('--pretrain-minutes', type=float, default=None,
                         help='wall-clock pretraining budget of every method '
-                        f'(default: the configs\' {PRETRAIN_MINUTES:g})')
+                        f'(default: the configs\' {PRETRAIN_MINUTES:g}; '
+                        f'--quick: {QUICK["pretrain_minutes"]:g})')
     for task, what in TASK_TITLES.items():
         parser.add_argument(f'--{task}-iters', type=int,
                             default=TRANSFER_ITERS[task],
                             help=f'{what} training iterations (batch 4; '
                             f'default {TRANSFER_ITERS[task]})')
-    parser.add_argument('--seeds', type=int, default=1,
+    parser.add_argument('--seeds', type=int, default=None,
                         help='transfer every initialisation this many times '
                         '(seeds 0..N-1) and report the mean and the '
-                        'seed-to-seed range (default 1)')
+                        f'seed-to-seed range (default {DEFAULT_SEEDS}; '
+                        f'--quick: {QUICK["seeds"]})')
+    parser.add_argument('--no-points', action='store_true',
+                        help='transfer only the last pretraining checkpoint '
+                        'of each method, not the earlier ones the '
+                        'efficiency picture is drawn from (with --quick)')
+    parser.add_argument('--quick', action='store_true',
+                        help=f'{QUICK["seeds"]} seed, a '
+                        f'{QUICK["pretrain_minutes"]:g}-minute pretraining '
+                        'budget, no efficiency points: every step in a '
+                        'few minutes (explicit options win)')
     parser.add_argument('--skip-data', action='store_true',
                         help='use the data already in --data')
     return parser
@@ -197,6 +213,13 @@ class MainJob:
     """
 
     def __init__(self, args: argparse.Namespace) -> None:
+        defaults = dict(QUICK) if args.quick else dict(
+            seeds=DEFAULT_SEEDS, pretrain_minutes=None, points=True)
+        if args.seeds is None:
+            args.seeds = defaults['seeds']
+        if args.pretrain_minutes is None:
+            args.pretrain_minutes = defaults['pretrain_minutes']
+        self.points = defaults['points'] and not args.no_points
         if args.seeds < 1:
             raise SystemExit(f'--seeds must be at least 1, got {args.seeds}')
         self.args = args
@@ -213,15 +236,20 @@ class MainJob:
             for m in self.pretrained}
         self.work = osp.abspath(args.work_dir)
         self.data = osp.abspath(args.data)
+        # the earlier checkpoints of each pretraining, one seed each
+        self.n_points = (len(budget_fractions(BUDGET_CONFIGS[
+            self.pretrained[0]])) if self.points and self.pretrained else 0)
         kinds = ([] if args.skip_data else ['data']) + \
             ['pretrain'] * len(self.pretrained) + \
             ['recon'] * len(self.pretrained) + \
-            ['det', 'seg'] * len(self.methods) * args.seeds + ['curves']
+            ['det', 'seg'] * (len(self.methods) * args.seeds +
+                              len(self.pretrained) * self.n_points) + \
+            ['curves']
         self.plan = Plan(kinds, {t: GUESS_START + GUESS_PER_ITER[t] * n
                                  for t, n in self.iters.items()})
         self.pictures: Dict[str, List[str]] = {
             'reconstruction': [], 'detection': [], 'segmentation': [],
-            'curves': []}
+            'curves': [], 'efficiency': []}
 
     def pretrain(self) -> Dict[str, dict]:
         """Pretrain each method, timed; its checkpoint and time."""
@@ -240,7 +268,8 @@ class MainJob:
             done[m] = dict(time=time.time() - t0,
                            train_s=points[-1]['seconds'],
                            iters=points[-1]['iter'],
-                           checkpoint=last_checkpoint(out))
+                           checkpoint=last_checkpoint(out),
+                           points=points[:-1])
         return done
 
     def reconstructions(self, pretrained: Dict[str, dict]) -> None:
@@ -256,9 +285,12 @@ class MainJob:
                 glob.glob(f'{out}/*.png'))
 
     def transfer(self, m: str, seed: int, task: str,
-                 checkpoint: Optional[str]) -> Dict[str, dict]:
-        """One transfer run; its test metrics by task."""
-        out = osp.join(self.work, 'transfer', m, f'seed{seed}')
+                 checkpoint: Optional[str],
+                 name: Optional[str] = None) -> Dict[str, dict]:
+        """One transfer run (in ``transfer/<m>/<name>``, default
+        ``seed<seed>``); its test metrics by task."""
+        name = name or f'seed{seed}'
+        out = osp.join(self.work, 'transfer', m, name)
         argv = ['--method', m, '--tiny', '--tasks', task, '--data-root',
                 self.data, '--work-dir', out, '--show-dir',
                 osp.join(out, f'{task}_predictions'), '--cfg-options',
@@ -266,11 +298,58 @@ class MainJob:
         if checkpoint:
             argv += ['--checkpoint', checkpoint]
         what = 'Mask R-CNN (COCO)' if task == 'det' else 'UperNet (ADE20K)'
+        source = METHOD_NAMES[m] + ('' if name == f'seed{seed}' else
+                                    f' ({name})')
         return self.plan.run(
-            task, f'{METHOD_NAMES[m]} -> {what}, seed {seed}',
+            task, f'{source} -> {what}, seed {seed}',
             [sys.executable, 'tools/transfer.py', *argv],
             log=osp.join(out, f'console_{task}.log'),
             call=lambda log: transfer_main(argv, log))['metrics']
+
+    def efficiency_points(self, pretrained: Dict[str, dict],
+                          rows: List[dict]) -> Dict[str, list]:
+        """Transfer each pretraining's earlier checkpoints (seed 0) and draw
+        the efficiency picture: score against pretraining time, the last
+        checkpoint with all its seeds, the random initialisation as a band.
+
+        Returns:
+            dict: per method, ``{'seconds', 'iter', 'APbox', 'mIoU'}`` per
+            point in time order (values: one per seed); empty without
+            points.
+        """
+        if not self.n_points:
+            return {}
+        by_method = {r['method']: r for r in rows}
+        curves: Dict[str, list] = {}
+        for m in self.pretrained:
+            found = []
+            for point in pretrained[m]['points']:
+                got = {}
+                for task in ('det', 'seg'):
+                    got.update(self.transfer(m, 0, task, point['checkpoint'],
+                                             name=f'iter{point["iter"]}'))
+                row = summary_row(m, [got])
+                found.append(dict(seconds=point['seconds'],
+                                  iter=point['iter'],
+                                  **{k: [row[k]] for k in EFFICIENCY_KEYS}))
+            last = by_method[m]
+            found.append(dict(seconds=pretrained[m]['train_s'],
+                              iter=pretrained[m]['iters'],
+                              **{k: [v[k] for v in last['seeds']]
+                                 for k in EFFICIENCY_KEYS}))
+            curves[m] = found
+        base = by_method.get('scratch')
+        out = osp.join(self.work, 'pictures', 'efficiency.png')
+        plot_efficiency(
+            {METHOD_NAMES[m]: [(p['seconds'], p) for p in found]
+             for m, found in curves.items()},
+            {k: [v[k] for v in base['seeds']] for k in EFFICIENCY_KEYS}
+            if base else {},
+            [(k, label) for k, label in KEYS if k in EFFICIENCY_KEYS], out,
+            title='downstream score against pretraining time (built-in '
+            'data, CPU)')
+        self.pictures['efficiency'] = [out]
+        return curves
 
     def prediction_sheets(self, runs: Dict[str, List[str]]) -> None:
         """The first seed's predictions on the same validation images, one
@@ -344,16 +423,17 @@ class MainJob:
                 runs.setdefault(m, []).append(
                     osp.join(self.work, 'transfer', m, f'seed{seed}'))
                 metrics.setdefault(m, []).append(got)
-        self.prediction_sheets(runs)
-        self.curves(runs)
         rows = [summary_row(m, metrics[m],
                             pretrained.get(m, {}).get('train_s'),
                             pretrained.get(m, {}).get('iters'))
                 for m in self.methods]
+        points = self.efficiency_points(pretrained, rows)
+        self.prediction_sheets(runs)
+        self.curves(runs)
         outcome = verdict(rows)
         total = time.time() - self.plan.start
         md, _ = write_summary(self.work, rows, outcome, self.pictures, total,
-                              a.seeds)
+                              a.seeds, points)
         print('\n' + summary_table(rows) + '\n')
         for line in outcome:
             print('[main] ' + line)

@@ -243,15 +243,16 @@ def spread(row: dict, key: str) -> float:
 
 def summary_table(rows: List[dict]) -> str:
     """The main job's table of :func:`summary_row` rows: method,
-    pretraining time, box AP, mask AP, mIoU (mean ± half the seed range
-    with several seeds)."""
+    pretraining time, box AP, mask AP, mIoU (with several seeds: the mean
+    and, in brackets, the lowest and highest seed)."""
 
     def cell(row, key):
         if row[key] is None:
             return 'n/a'
-        if len(row['seeds']) < 2:
+        values = [v[key] for v in row['seeds'] if v.get(key) is not None]
+        if len(values) < 2:
             return f'{row[key]:.1f}'
-        return f'{row[key]:.1f} ± {spread(row, key) / 2:.1f}'
+        return f'{row[key]:.1f} ({min(values):.1f}-{max(values):.1f})'
 
     lines = ['| method | pretraining time | box AP | mask AP | mIoU |',
              '| --- | --- | --- | --- | --- |']
@@ -336,9 +337,28 @@ def verdict(rows: List[dict]) -> List[str]:
     return lines
 
 
+def points_table(points: Dict[str, List[dict]]) -> str:
+    """The efficiency points as a table: per method and checkpoint, the
+    pretraining time and iteration, box AP and mIoU (mean of its seeds)."""
+    lines = ['| method | pretraining time | iteration | box AP | mIoU | '
+             'seeds |', '| --- | --- | --- | --- | --- | --- |']
+    for method, found in points.items():
+        for p in found:
+            cells = [METHOD_NAMES[method], f"{p['seconds']:.0f} s",
+                     str(p['iter'])]
+            for key in ('APbox', 'mIoU'):
+                got = [v for v in p[key] if v is not None]
+                cells.append(f'{sum(got) / len(got):.1f}' if got else 'n/a')
+            cells.append(str(len(p['mIoU'])))
+            lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def write_summary(work_dir: str, rows: List[dict], outcome: List[str],
                   pictures: Dict[str, List[str]], total_s: float,
-                  seeds: int) -> List[str]:
+                  seeds: int,
+                  points: Optional[Dict[str, List[dict]]] = None
+                  ) -> List[str]:
     """Write the main job's ``results.md`` and ``results.json``.
 
     Args:
@@ -348,6 +368,8 @@ def write_summary(work_dir: str, rows: List[dict], outcome: List[str],
         pictures: picture files by kind.
         total_s: the job's time.
         seeds: seeds per transfer.
+        points: the efficiency points by method (the main job's
+            ``efficiency_points``), if any.
 
     Returns:
         list: the two files written.
@@ -359,10 +381,13 @@ def write_summary(work_dir: str, rows: List[dict], outcome: List[str],
                 summary_table(rows) + '\n\nBox/mask AP: mmdet CocoMetric '
                 '(x100); mIoU: mmseg IoUMetric; both on the built-in '
                 'validation split' +
-                (f'; mean ± half the range over {seeds} seeds'
+                (f'; mean (lowest-highest) over {seeds} seeds'
                  if seeds > 1 else '') + '.\n\n' +
-                '\n'.join(f'- {s}' for s in outcome) + '\n')
+                '\n'.join(f'- {s}' for s in outcome) + '\n' +
+                ('\n## Along the pretraining runs\n\n' +
+                 points_table(points) + '\n' if points else ''))
     with open(js, 'w') as f:
         json.dump(dict(rows=rows, outcome=outcome, pictures=pictures,
-                       total_s=round(total_s, 1)), f, indent=2)
+                       points=points or {}, total_s=round(total_s, 1)), f,
+                  indent=2)
     return [md, js]

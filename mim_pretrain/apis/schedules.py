@@ -119,6 +119,28 @@ def transfer_options(task: str, iters: int,
                    f'param_scheduler.{main_at}.end={iters}']
 
 
+def _budget_hook(config: str) -> Tuple[int, dict]:
+    """Index and entry of the one ``TimeBudgetHook`` in ``custom_hooks``.
+
+    Raises:
+        ValueError: the config has none, or several.
+    """
+    hooks = Config.fromfile(osp.join(REPO, config)).get('custom_hooks', [])
+    found = [i for i, h in enumerate(hooks)
+             if _type_name(h) == 'TimeBudgetHook']
+    if len(found) != 1:
+        raise ValueError(f'{config}: expected one TimeBudgetHook in '
+                         f'custom_hooks, found {len(found)} (its hooks: '
+                         f'{[_type_name(h) for h in hooks]})')
+    return found[0], hooks[found[0]]
+
+
+def budget_fractions(config: str) -> Tuple[float, ...]:
+    """The fractions of the budget at which a time-budget config saves its
+    earlier checkpoints (``TimeBudgetHook.save_fractions``)."""
+    return tuple(_budget_hook(config)[1].get('save_fractions', ()))
+
+
 def budget_options(config: str, seconds: float) -> List[str]:
     """``--cfg-options`` that give a time-budget config (``TimeBudgetHook``
     in ``custom_hooks``) another budget.
@@ -130,11 +152,4 @@ def budget_options(config: str, seconds: float) -> List[str]:
     if not seconds > 0:
         raise SystemExit(f'a pretraining budget must be positive, got '
                          f'{seconds:g} s')
-    hooks = Config.fromfile(osp.join(REPO, config)).get('custom_hooks', [])
-    found = [i for i, h in enumerate(hooks)
-             if _type_name(h) == 'TimeBudgetHook']
-    if len(found) != 1:
-        raise ValueError(f'{config}: expected one TimeBudgetHook in '
-                         f'custom_hooks, found {len(found)} (its hooks: '
-                         f'{[_type_name(h) for h in hooks]})')
-    return [f'custom_hooks.{found[0]}.budget_s={seconds:g}']
+    return [f'custom_hooks.{_budget_hook(config)[0]}.budget_s={seconds:g}']
