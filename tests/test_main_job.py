@@ -3,6 +3,7 @@ tools; the whole job runs for minutes and is checked from a fresh clone, not
 here."""
 import glob
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -212,3 +213,34 @@ def test_efficiency_plot_draws_points_ranges_and_the_baseline(tmp_path):
     with pytest.raises(ValueError, match="no point has 'APbox'"):
         pictures.plot_efficiency(curves, {'mIoU': [20.]},
                                  [('APbox', 'box AP')], out)
+
+
+def test_main_job_plans_every_step_before_any_work(tmp_path):
+    """The default job: 3 seeds of 4 initialisations and one earlier
+    checkpoint per method, each to both tasks, 2 at a time, no validation
+    inside the transfers, a 1.5-minute budget; --quick: one seed, no
+    points, 0.5 minutes. Nothing is written while planning."""
+    from mim_pretrain.apis.main_job import MainJob, build_main_job_parser
+
+    def plan(*argv):
+        return MainJob(build_main_job_parser().parse_args(
+            ['--work-dir', str(tmp_path / 'w'), '--data',
+             str(tmp_path / 'd'), *argv]))
+
+    job = plan()
+    assert job.plan.kinds.count('det') == job.plan.kinds.count('seg') == \
+        4 * 3 + 3 * 1
+    assert job.plan.workers == min(2, len(os.sched_getaffinity(0)))
+    assert job.budget_opts['lomar'][0].endswith('.budget_s=90')
+    assert 'train_cfg.val_begin=41' in job.transfer_opts['mae', 'det']
+    assert 'train_cfg.val_begin=81' in job.transfer_opts['scratch', 'seg']
+    quick = plan('--quick')
+    assert quick.plan.kinds.count('det') == 4 and quick.n_points == 0
+    assert quick.budget_opts['mae'][0].endswith('.budget_s=30')
+    assert plan('--quick', '--points', '2').n_points == 2
+    with pytest.raises(SystemExit, match='--points 3: the pretraining '
+                       'configs save 2 earlier checkpoints'):
+        plan('--points', '3')
+    with pytest.raises(SystemExit, match='--workers must be at least 1'):
+        plan('--workers', '0')
+    assert not (tmp_path / 'w').exists() and not (tmp_path / 'd').exists()

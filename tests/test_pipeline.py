@@ -4,6 +4,8 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
+import time
 
 import pytest
 import torch
@@ -15,7 +17,7 @@ from mim_pretrain.apis import (PRETRAIN, collect_run, config_of, epoch_options,
                                extract_weights, last_checkpoint, read_metrics,
                                summary_row, summary_table, transfer_options,
                                verdict, write_summary)
-from mim_pretrain.apis.main_job import Plan
+from mim_pretrain.apis.main_job import Plan, Step
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -151,8 +153,14 @@ def _fake_tools(monkeypatch, calls, det_ap=0.25, miou=61.0):
                 json.dump(metrics, f)
         return 0
 
-    # the name the transfer steps call
+    # the names the transfer steps call: child processes (several GPUs)
+    # and, on one device, the tools' entry points in this process
     monkeypatch.setattr('mim_pretrain.apis.transfer.run_command', run_command)
+    for tool in ('train', 'test'):
+        monkeypatch.setattr(
+            f'mim_pretrain.apis.transfer.{tool}_main',
+            lambda argv, tool=tool: run_command(
+                [sys.executable, f'tools/{tool}.py', *argv]))
 
 
 def test_transfer_returns_the_metrics_its_tests_wrote(tmp_path, monkeypatch,
@@ -198,15 +206,15 @@ def test_summary_rows_table_and_files(tmp_path):
         3.0, 62.0, 12.3)
     assert rows[1]['APbox'] is None
     table = summary_table(rows).splitlines()
-    assert table[2] == '| MAE | 12 s (20 it) | 3.0 ± 1.0 | 2.0 ± 1.0 | ' \
-        '62.0 ± 2.0 |'
-    assert table[3] == '| random init | - | n/a | n/a | 50.0 ± 0.0 |'
+    assert table[2] == ('| MAE | 12 s (20 it) | 3.0 (2.0-4.0) | '
+                        '2.0 (1.0-3.0) | 62.0 (60.0-64.0) |')
+    assert table[3] == '| random init | - | n/a | n/a | 50.0 (50.0-50.0) |'
     outcome = verdict(rows)
     md, js = write_summary(str(tmp_path), rows, outcome, {'curves': []},
                            100.04, 2)
-    assert 'mean ± half the range over 2 seeds' in open(md).read()
-    assert sorted(json.load(open(js))) == ['outcome', 'pictures', 'rows',
-                                           'total_s']
+    assert 'mean (lowest-highest) over 2 seeds' in open(md).read()
+    assert sorted(json.load(open(js))) == ['outcome', 'pictures', 'points',
+                                           'rows', 'total_s']
 
 
 def test_plan_step_failure_shows_the_log(tmp_path, capsys):
@@ -225,6 +233,50 @@ def test_plan_step_failure_shows_the_log(tmp_path, capsys):
         f'1; full log: {log}')
     assert plan.run('seg', 'another', ['true'], call=lambda out: 7) == 7
     assert '[main 1/2] another' in capsys.readouterr().out
+
+
+def test_parallel_steps_overlap_with_their_threads(tmp_path, capsys):
+    """Two workers: the steps run two at a time (each sleeps 1 s, with
+    a start and end stamp), every child gets the intra-op thread count,
+    and each step's output lands in its own log."""
+    code = ('import os, sys, time; t0 = time.time(); time.sleep(1); '
+            'print(os.environ["OMP_NUM_THREADS"], '
+            'os.environ["MKL_NUM_THREADS"], t0, time.time())')
+    steps = [Step('seg', f'step {i}', [sys.executable, '-c', code],
+                  str(tmp_path / f'{i}.log')) for i in range(4)]
+    plan = Plan(['seg'] * 4, {'seg': 1}, workers=2)
+    start = time.time()
+    plan.run_parallel(steps, threads=3)
+    took = time.time() - start
+    spans = []
+    for i in range(4):
+        omp, mkl, t0, t1 = open(tmp_path / f'{i}.log').read().split()
+        assert (omp, mkl) == ('3', '3')
+        spans.append((float(t0), float(t1)))
+    # steps 0 and 1 ran at the same time, and 2 started after one ended
+    assert spans[1][0] < spans[0][1] and spans[2][0] >= spans[0][1] - 0.05
+    assert took < 3.5  # four 1-s steps, two at a time (plus start-ups)
+    assert len(plan.done) == 4
+    assert '[main 4/4] step 3' in capsys.readouterr().out
+
+
+def test_a_failed_parallel_step_stops_the_others(tmp_path):
+    """A failing step ends the run with its log's tail; the step still
+    running is killed, not left behind."""
+    slow = [sys.executable, '-c', 'import time; time.sleep(30)']
+    fails = [sys.executable, '-c', 'print("what went wrong"); '
+             'raise SystemExit(3)']
+    plan = Plan(['det', 'det'], {'det': 1}, workers=2)
+    start = time.time()
+    with pytest.raises(SystemExit) as err:
+        plan.run_parallel([Step('det', 'slow', slow, str(tmp_path / 'a')),
+                           Step('det', 'fails', fails,
+                                str(tmp_path / 'b'))], threads=1)
+    assert time.time() - start < 10
+    message = str(err.value.code)
+    assert 'what went wrong' in message
+    assert message.endswith(f'[main] step failed (fails): exit code 3; full '
+                            f'log: {tmp_path / "b"}')
 
 
 def test_a_short_pretraining_fails_before_any_work(tmp_path):
@@ -263,3 +315,40 @@ def test_test_step_writes_its_metrics_json(tmp_path, synthetic_data):
     assert 0 <= written['mIoU'] <= 100
     row = collect_run(str(tmp_path / 'run'))
     assert row['metrics']['seg'] == dict(written, source=path, kind='test')
+
+
+def test_no_detection_is_zero_ap_under_cocometric_names():
+    """CocoMetric returns nothing for a test set without one detection;
+    the test step writes every AP it would have reported as 0.0, only when
+    the appended count says there were no detections."""
+    from types import SimpleNamespace
+
+    from mmdet.evaluation import CocoMetric
+
+    from mim_pretrain.apis.run import _detection_count, _no_detection_metrics
+    runner = SimpleNamespace(test_evaluator=SimpleNamespace(metrics=[
+        CocoMetric(metric=['bbox', 'segm', 'proposal'])]))
+    filled = _no_detection_metrics(runner, {'coco/num_detections': 0})
+    assert filled['coco/bbox_mAP'] == filled['coco/segm_mAP_50'] == 0.
+    assert len(filled) == 1 + 2 * 6  # bbox and segm, 6 numbers each
+    assert not any('proposal' in k or 'AR' in k for k in filled)
+    # detections that CocoMetric scored, or no count at all: untouched
+    some = {'coco/num_detections': 3, 'coco/bbox_mAP': 0.1}
+    assert _no_detection_metrics(runner, some) == some
+    assert _no_detection_metrics(runner, {}) == {}
+    count = _detection_count()
+    count.process({}, [{'pred_instances': {'labels': torch.zeros(4)}},
+                       {'pred_instances': {'labels': torch.zeros(0)}}])
+    assert count.compute_metrics(count.results) == {'num_detections': 4}
+
+
+def test_collect_run_reads_only_the_tasks_asked(tmp_path):
+    """A transfer call that ran seg only reads seg, while another call
+    is still filling det/ of the same run folder."""
+    (tmp_path / 'det').mkdir()
+    (tmp_path / 'seg').mkdir()
+    with open(tmp_path / 'seg' / 'test_metrics.json', 'w') as f:
+        json.dump({'mIoU': 50.}, f)
+    assert collect_run(str(tmp_path), ['seg'])['metrics']['seg']['mIoU'] == 50.
+    with pytest.raises(ValueError, match='det'):
+        collect_run(str(tmp_path))

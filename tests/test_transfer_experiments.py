@@ -437,11 +437,14 @@ def test_tiny_detection_recipe_is_named_and_like_for_like(synthetic_data):
     differs from the random ViT's config in the backbone, neck and
     schedule length only."""
     from mmdet.registry import TASK_UTILS
+    from mmengine.registry import DefaultScope
     from pycocotools.coco import COCO
     scratch = Config.fromfile(osp.join(REPO, config_of('det', 'scratch',
                                                        tiny=True)))
     rpn = scratch.model.rpn_head
-    anchors = TASK_UTILS.build(rpn.anchor_generator)
+    # whatever scope an earlier test left as the default
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        anchors = TASK_UTILS.build(rpn.anchor_generator)
     smallest = min(float((b[:, 2] - b[:, 0]).min())
                    for b in anchors.base_anchors)
     root, _ = synthetic_data

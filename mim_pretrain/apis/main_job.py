@@ -11,10 +11,12 @@ From nothing to a results table on the built-in data, on a CPU:
 3. draw what each pretrained model reconstructs
    (``tools/analysis/visualize_reconstruction.py``);
 4. transfer each, and a random initialisation, to the tiny Mask R-CNN and
-   UperNet (:func:`~.transfer.transfer_main` with ``--tiny``, in this
-   process: extract the encoder, train, test with mmdet's ``CocoMetric``
-   and mmseg's ``IoUMetric``, draw the predictions with mmdet's and mmseg's
-   visualizers); the metrics come back as its return value;
+   UperNet, once per seed, and each pretraining's earlier checkpoints once
+   (``tools/transfer.py --tiny``: extract the encoder, train, test with
+   mmdet's ``CocoMetric`` and mmseg's ``IoUMetric``, draw the predictions
+   with mmdet's and mmseg's visualizers), ``--workers`` runs at a time, each
+   with its share of the cores; the metrics are read from the
+   ``test_metrics.json`` each test step wrote;
 5. draw the training curves (:func:`~.pictures.plot_runs`);
 6. print one table (method, pretraining time, box AP, mask AP, mIoU), write
    it as ``results.md`` and ``results.json`` in the work dir, and say
@@ -27,16 +29,17 @@ import glob
 import os
 import os.path as osp
 import shlex
+import subprocess
 import sys
 import time
-from typing import IO, Callable, Dict, List, Optional
+from typing import IO, Callable, Dict, List, NamedTuple, Optional
 
 from .pictures import contact_sheet, plot_efficiency, plot_runs
-from .pipeline import (METHOD_NAMES, METHODS, config_of, last_checkpoint,
-                       launch_command, read_budget_points, run_command)
+from .pipeline import (METHOD_NAMES, METHODS, REPO, TEST_METRICS, config_of,
+                       last_checkpoint, launch_command, read_budget_points,
+                       read_test_metrics, run_command)
 from .results import KEYS, summary_row, summary_table, verdict, write_summary
 from .schedules import budget_fractions, budget_options, transfer_options
-from .transfer import transfer_main
 
 # the tiny pretraining configs (20 epochs), which tests train; the main
 # job trains their wall-clock-budget versions (BUDGET_CONFIGS)
@@ -52,17 +55,26 @@ PRETRAIN = {
 }
 BUDGET_CONFIGS = {m: config.replace('-20e_', '-2min_')
                   for m, (_, config) in PRETRAIN.items()}
-PRETRAIN_MINUTES = 2.0  # the budget configs'
+# The job's default budget per method, shorter than the configs' 2 minutes
+# so that the whole job (3 pretrainings, 30 transfers) fits 25 minutes on 2
+# CPU cores; --pretrain-minutes changes it.
+PRETRAIN_MINUTES = 1.5
 # --quick: one seed, each method's last checkpoint only, a shorter budget
-QUICK = dict(seeds=1, pretrain_minutes=0.5, points=False)
+QUICK = dict(seeds=1, pretrain_minutes=0.5, points=0)
+# earlier checkpoints of each pretraining transferred for the efficiency
+# picture (of those its TimeBudgetHook saves, from the earliest)
+DEFAULT_POINTS = 1
 DEFAULT_SEEDS = 3
 # first guesses (s, 2 quiet CPU cores, default budget) of each step, replaced
 # by measurements as the steps finish; transfer ones are per iteration
-GUESS = {'data': 20, 'pretrain': 140, 'recon': 8, 'curves': 10}
-GUESS_START, GUESS_PER_ITER = 40, {'det': 0.6, 'seg': 0.25}
+GUESS = {'data': 20, 'pretrain': 110, 'recon': 7, 'curves': 10}
+# a transfer step, two at a time single-threaded (measured, 2-core CPU):
+# start-up and test, then seconds per training iteration
+GUESS_START, GUESS_PER_ITER = {'det': 50, 'seg': 40}, {'det': 1.1,
+                                                       'seg': 0.45}
 # Transfer iterations (batch 4) of the tiny configs in the main job; the
 # configs' own schedules (300 / 200) are shortened to fit its budget.
-TRANSFER_ITERS = {'det': 120, 'seg': 120}
+TRANSFER_ITERS = {'det': 40, 'seg': 80}
 TASK_TITLES = {'det': 'Mask R-CNN', 'seg': 'UperNet'}
 # the efficiency picture's panels (summary_row columns)
 EFFICIENCY_KEYS = ('APbox', 'mIoU')
@@ -72,6 +84,19 @@ def fmt(seconds: float) -> str:
     """``seconds`` as ``<m>m<ss>s``."""
     seconds = int(round(seconds))
     return f'{seconds // 60}m{seconds % 60:02d}s'
+
+
+class Step(NamedTuple):
+    """One child-process step of :meth:`Plan.run_parallel`."""
+    kind: str  # for the ETA
+    what: str  # printed
+    cmd: List[str]
+    log: str  # its output
+
+
+def _tail(log: str, lines: int = 30) -> str:
+    with open(log) as f:
+        return ''.join(f.readlines()[-lines:])
 
 
 class Plan:
@@ -84,12 +109,20 @@ class Plan:
     """
 
     def __init__(self, kinds: List[str],
-                 guesses: Optional[Dict[str, float]] = None) -> None:
+                 guesses: Optional[Dict[str, float]] = None,
+                 workers: int = 1) -> None:
         self.kinds = kinds
         self.guesses = dict(GUESS, **(guesses or {}))
+        self.workers = workers  # of the transfer steps
         self.done: List[float] = []
         self.measured: Dict[str, List[float]] = {}
         self.start = time.time()
+
+    def left(self, after: int) -> float:
+        """Seconds the steps after the first ``after`` take; transfer
+        steps run ``workers`` at a time."""
+        return sum(self.estimate(k) / (self.workers if k in GUESS_PER_ITER
+                                       else 1) for k in self.kinds[after:])
 
     def estimate(self, kind: str) -> float:
         """Seconds a step of ``kind`` takes: the mean so far, else the
@@ -118,7 +151,7 @@ class Plan:
             SystemExit: the step failed; with the tail of its log.
         """
         i = len(self.done) + 1
-        left = sum(self.estimate(k) for k in self.kinds[i - 1:])
+        left = self.left(i - 1)
         print(f'\n[main {i}/{len(self.kinds)}] {what}  (elapsed '
               f'{fmt(time.time() - self.start)}, ETA ~{fmt(left)})',
               flush=True)
@@ -147,12 +180,69 @@ class Plan:
             raise SystemExit(f'{tail}\n[main] step failed ({what}): '
                              f'{failure}' +
                              (f'; full log: {log}' if log else ''))
-        took = time.time() - t0
+        self._finished(i, kind, time.time() - t0,
+                       f' (log: {log})' if log else '')
+        return result
+
+    def _finished(self, i: int, kind: str, took: float, extra: str) -> None:
         self.done.append(took)
         self.measured.setdefault(kind, []).append(took)
-        print(f'[main {i}/{len(self.kinds)}] done in {fmt(took)}' +
-              (f' (log: {log})' if log else ''), flush=True)
-        return result
+        print(f'[main {i}/{len(self.kinds)}] done in {fmt(took)}{extra}',
+              flush=True)
+
+    def run_parallel(self, steps: List[Step], threads: int) -> None:
+        """Run child-process steps, ``self.workers`` at a time.
+
+        Every child gets ``threads`` intra-op threads (``OMP_NUM_THREADS``,
+        ``MKL_NUM_THREADS``): small models on a few cores run faster as one
+        single-threaded process per core than as processes that each take
+        every core.
+
+        Args:
+            steps: the steps, started in this order.
+            threads: intra-op threads of each.
+
+        Raises:
+            SystemExit: a step failed (the others are stopped); with the
+                tail of its log.
+        """
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads),
+                   MKL_NUM_THREADS=str(threads))
+        env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
+        pending = list(steps)
+        running: Dict[subprocess.Popen, tuple] = {}
+        try:
+            while pending or running:
+                while pending and len(running) < self.workers:
+                    step = pending.pop(0)
+                    i = len(self.done) + len(running) + 1
+                    left = self.left(len(self.done) + len(running))
+                    print(f'\n[main {i}/{len(self.kinds)}] {step.what}  '
+                          f'(elapsed {fmt(time.time() - self.start)}, ETA '
+                          f'~{fmt(left)})', flush=True)
+                    print('  $ ' + shlex.join(step.cmd), flush=True)
+                    os.makedirs(osp.dirname(step.log), exist_ok=True)
+                    out = open(step.log, 'w')
+                    proc = subprocess.Popen(step.cmd, cwd=REPO, env=env,
+                                            stdout=out,
+                                            stderr=subprocess.STDOUT)
+                    running[proc] = (step, out, time.time(), i)
+                time.sleep(0.2)
+                for proc in [p for p in running if p.poll() is not None]:
+                    step, out, t0, i = running.pop(proc)
+                    out.close()
+                    if proc.returncode:
+                        raise SystemExit(
+                            f'{_tail(step.log)}\n[main] step failed '
+                            f'({step.what}): exit code {proc.returncode}; '
+                            f'full log: {step.log}')
+                    self._finished(i, step.kind, time.time() - t0,
+                                   f': {step.what} (log: {step.log})')
+        finally:
+            for proc, (_, out, _, _) in running.items():
+                proc.kill()
+                proc.wait()
+                out.close()
 
 
 def build_main_job_parser() -> argparse.ArgumentParser:
@@ -170,7 +260,7 @@ def build_main_job_parser() -> argparse.ArgumentParser:
                         help='initialisations to run (scratch = random)')
     parser.add_argument('--pretrain-minutes', type=float, default=None,
                         help='wall-clock pretraining budget of every method '
-                        f'(default: the configs\' {PRETRAIN_MINUTES:g}; '
+                        f'(default {PRETRAIN_MINUTES:g}; the configs say 2; '
                         f'--quick: {QUICK["pretrain_minutes"]:g})')
     for task, what in TASK_TITLES.items():
         parser.add_argument(f'--{task}-iters', type=int,
@@ -182,15 +272,21 @@ def build_main_job_parser() -> argparse.ArgumentParser:
                         '(seeds 0..N-1) and report the mean and the '
                         f'seed-to-seed range (default {DEFAULT_SEEDS}; '
                         f'--quick: {QUICK["seeds"]})')
-    parser.add_argument('--no-points', action='store_true',
-                        help='transfer only the last pretraining checkpoint '
-                        'of each method, not the earlier ones the '
-                        'efficiency picture is drawn from (with --quick)')
+    parser.add_argument('--points', type=int, default=None,
+                        help='earlier checkpoints of each pretraining to '
+                        'transfer (seed 0) for the efficiency picture, '
+                        'from the earliest its budget hook saved (default '
+                        f'{DEFAULT_POINTS}; 0: none; --quick: '
+                        f'{QUICK["points"]})')
     parser.add_argument('--quick', action='store_true',
                         help=f'{QUICK["seeds"]} seed, a '
                         f'{QUICK["pretrain_minutes"]:g}-minute pretraining '
                         'budget, no efficiency points: every step in a '
                         'few minutes (explicit options win)')
+    parser.add_argument('--workers', type=int, default=None,
+                        help='transfer runs at once, each with its share of '
+                        'the cores as threads (default: 2, or 1 on a '
+                        'one-core machine)')
     parser.add_argument('--skip-data', action='store_true',
                         help='use the data already in --data')
     return parser
@@ -214,39 +310,55 @@ class MainJob:
 
     def __init__(self, args: argparse.Namespace) -> None:
         defaults = dict(QUICK) if args.quick else dict(
-            seeds=DEFAULT_SEEDS, pretrain_minutes=None, points=True)
+            seeds=DEFAULT_SEEDS, pretrain_minutes=PRETRAIN_MINUTES,
+            points=DEFAULT_POINTS)
         if args.seeds is None:
             args.seeds = defaults['seeds']
         if args.pretrain_minutes is None:
             args.pretrain_minutes = defaults['pretrain_minutes']
-        self.points = defaults['points'] and not args.no_points
+        if args.points is None:
+            args.points = defaults['points']
+        if args.points < 0:
+            raise SystemExit(f'--points must be 0 or more, got {args.points}')
         if args.seeds < 1:
             raise SystemExit(f'--seeds must be at least 1, got {args.seeds}')
+        cores = len(os.sched_getaffinity(0))
+        if args.workers is None:
+            args.workers = min(2, cores)
+        if args.workers < 1:
+            raise SystemExit(
+                f'--workers must be at least 1, got {args.workers}')
+        self.threads = max(1, cores // args.workers)
         self.args = args
         self.iters = {'det': args.det_iters, 'seg': args.seg_iters}
         self.methods = list(dict.fromkeys(args.methods))
         self.pretrained = [m for m in self.methods if m in PRETRAIN]
         # every schedule edit, checked before any work
         self.transfer_opts = {
-            (m, t): transfer_options(t, n, config_of(t, m, tiny=True))
+            (m, t): transfer_options(t, n, config_of(t, m, tiny=True),
+                                     validate=False)
             for t, n in self.iters.items() for m in self.methods}
         self.budget_opts = {
             m: budget_options(BUDGET_CONFIGS[m], 60 * args.pretrain_minutes)
-            if args.pretrain_minutes is not None else []
             for m in self.pretrained}
         self.work = osp.abspath(args.work_dir)
         self.data = osp.abspath(args.data)
         # the earlier checkpoints of each pretraining, one seed each
-        self.n_points = (len(budget_fractions(BUDGET_CONFIGS[
-            self.pretrained[0]])) if self.points and self.pretrained else 0)
+        saved = len(budget_fractions(BUDGET_CONFIGS[self.pretrained[0]])
+                    ) if self.pretrained else 0
+        if args.points > saved:
+            raise SystemExit(f'--points {args.points}: the pretraining '
+                             f'configs save {saved} earlier checkpoints')
+        self.n_points = args.points if self.pretrained else 0
         kinds = ([] if args.skip_data else ['data']) + \
             ['pretrain'] * len(self.pretrained) + \
             ['recon'] * len(self.pretrained) + \
             ['det', 'seg'] * (len(self.methods) * args.seeds +
                               len(self.pretrained) * self.n_points) + \
             ['curves']
-        self.plan = Plan(kinds, {t: GUESS_START + GUESS_PER_ITER[t] * n
-                                 for t, n in self.iters.items()})
+        self.plan = Plan(kinds, {t: GUESS_START[t] + GUESS_PER_ITER[t] * n
+                                 for t, n in self.iters.items()},
+                         workers=args.workers)
         self.pictures: Dict[str, List[str]] = {
             'reconstruction': [], 'detection': [], 'segmentation': [],
             'curves': [], 'efficiency': []}
@@ -269,7 +381,7 @@ class MainJob:
                            train_s=points[-1]['seconds'],
                            iters=points[-1]['iter'],
                            checkpoint=last_checkpoint(out),
-                           points=points[:-1])
+                           points=points[:-1][:self.n_points])
         return done
 
     def reconstructions(self, pretrained: Dict[str, dict]) -> None:
@@ -286,9 +398,9 @@ class MainJob:
 
     def transfer(self, m: str, seed: int, task: str,
                  checkpoint: Optional[str],
-                 name: Optional[str] = None) -> Dict[str, dict]:
-        """One transfer run (in ``transfer/<m>/<name>``, default
-        ``seed<seed>``); its test metrics by task."""
+                 name: Optional[str] = None) -> Step:
+        """One transfer run, to start (in ``transfer/<m>/<name>``, default
+        ``seed<seed>``); :meth:`metrics` reads what it scored."""
         name = name or f'seed{seed}'
         out = osp.join(self.work, 'transfer', m, name)
         argv = ['--method', m, '--tiny', '--tasks', task, '--data-root',
@@ -300,17 +412,22 @@ class MainJob:
         what = 'Mask R-CNN (COCO)' if task == 'det' else 'UperNet (ADE20K)'
         source = METHOD_NAMES[m] + ('' if name == f'seed{seed}' else
                                     f' ({name})')
-        return self.plan.run(
-            task, f'{source} -> {what}, seed {seed}',
-            [sys.executable, 'tools/transfer.py', *argv],
-            log=osp.join(out, f'console_{task}.log'),
-            call=lambda log: transfer_main(argv, log))['metrics']
+        return Step(task, f'{source} -> {what}, seed {seed}',
+                    [sys.executable, 'tools/transfer.py', *argv],
+                    osp.join(out, f'console_{task}.log'))
+
+    def metrics(self, m: str, name: str) -> Dict[str, dict]:
+        """The test metrics by task of a finished transfer run."""
+        out = osp.join(self.work, 'transfer', m, name)
+        return {task: read_test_metrics(osp.join(out, task, TEST_METRICS))
+                for task in ('det', 'seg')}
 
     def efficiency_points(self, pretrained: Dict[str, dict],
                           rows: List[dict]) -> Dict[str, list]:
-        """Transfer each pretraining's earlier checkpoints (seed 0) and draw
-        the efficiency picture: score against pretraining time, the last
-        checkpoint with all its seeds, the random initialisation as a band.
+        """Draw the efficiency picture from the transfers of each
+        pretraining's earlier checkpoints (seed 0): score against
+        pretraining time, the last checkpoint with all its seeds, the
+        random initialisation as a band.
 
         Returns:
             dict: per method, ``{'seconds', 'iter', 'APbox', 'mIoU'}`` per
@@ -324,11 +441,8 @@ class MainJob:
         for m in self.pretrained:
             found = []
             for point in pretrained[m]['points']:
-                got = {}
-                for task in ('det', 'seg'):
-                    got.update(self.transfer(m, 0, task, point['checkpoint'],
-                                             name=f'iter{point["iter"]}'))
-                row = summary_row(m, [got])
+                row = summary_row(m, [self.metrics(m,
+                                                   f'iter{point["iter"]}')])
                 found.append(dict(seconds=point['seconds'],
                                   iter=point['iter'],
                                   **{k: [row[k]] for k in EFFICIENCY_KEYS}))
@@ -381,9 +495,10 @@ class MainJob:
                 names=[METHOD_NAMES[m] for m in self.pretrained],
                 keys=['loss'], title='pretraining',
                 out=osp.join(folder, 'curves_pretraining.png'))))
-        for task, keys in (('det', ['loss', 'coco/bbox_mAP',
-                                    'coco/segm_mAP']),
-                           ('seg', ['loss', 'mIoU'])):
+        # the transfers validate only in their test step: losses here,
+        # scores in the table and the efficiency picture
+        for task, keys in (('det', ['loss', 'loss_rpn_cls', 'loss_cls']),
+                           ('seg', ['loss', 'decode.acc_seg'])):
             plots.append((f'{task} curves', dict(
                 runs=[osp.join(runs[m][0], task) for m in self.methods],
                 names=names, keys=keys, title=TASK_TITLES[task],
@@ -411,19 +526,22 @@ class MainJob:
         pretrained = self.pretrain()
         self.reconstructions(pretrained)
         # the same seeds for every initialisation (data order,
-        # augmentation, head init)
-        runs: Dict[str, List[str]] = {}
-        metrics: Dict[str, List[dict]] = {}
-        for m in self.methods:
-            ckpt = pretrained.get(m, {}).get('checkpoint')
-            for seed in range(a.seeds):
-                got = {}
-                for task in ('det', 'seg'):
-                    got.update(self.transfer(m, seed, task, ckpt))
-                runs.setdefault(m, []).append(
-                    osp.join(self.work, 'transfer', m, f'seed{seed}'))
-                metrics.setdefault(m, []).append(got)
-        rows = [summary_row(m, metrics[m],
+        # augmentation, head init); the earlier checkpoints' runs last
+        steps = [self.transfer(m, seed, task,
+                               pretrained.get(m, {}).get('checkpoint'))
+                 for m in self.methods for seed in range(a.seeds)
+                 for task in ('det', 'seg')]
+        if self.n_points:
+            steps += [self.transfer(m, 0, task, point['checkpoint'],
+                                    name=f'iter{point["iter"]}')
+                      for m in self.pretrained
+                      for point in pretrained[m]['points']
+                      for task in ('det', 'seg')]
+        self.plan.run_parallel(steps, self.threads)
+        runs = {m: [osp.join(self.work, 'transfer', m, f'seed{seed}')
+                    for seed in range(a.seeds)] for m in self.methods}
+        rows = [summary_row(m, [self.metrics(m, f'seed{seed}')
+                                for seed in range(a.seeds)],
                             pretrained.get(m, {}).get('train_s'),
                             pretrained.get(m, {}).get('iters'))
                 for m in self.methods]

@@ -105,8 +105,15 @@ def read_metrics(work_dir: str, keys: Sequence[str]) -> Dict[str, object]:
     return found
 
 
-def collect_run(run_dir: str) -> Dict[str, object]:
+def collect_run(run_dir: str,
+                tasks: Optional[Sequence[str]] = None) -> Dict[str, object]:
     """Method, pretraining epochs and the metrics of every task of a RUN.
+
+    Args:
+        run_dir: the RUN folder.
+        tasks: read only these work dirs (keys of ``TASKS``; default:
+            every one present), e.g. those a ``tools/transfer.py`` call ran
+            while another fills the same RUN.
 
     Returns:
         dict: ``run``, ``method``, ``pretrain_epochs`` and ``metrics``
@@ -130,6 +137,8 @@ def collect_run(run_dir: str) -> Dict[str, object]:
         pretrain_epochs=meta.get('pretrain_epochs'),
         metrics={})
     for task, keys in TASKS.items():
+        if tasks is not None and task not in tasks:
+            continue
         work_dir = osp.join(run_dir, task)
         if osp.isdir(work_dir):
             row['metrics'][task] = read_metrics(work_dir, keys)

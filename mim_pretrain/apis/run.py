@@ -455,6 +455,54 @@ def setup_test_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def _no_detection_metrics(runner: Runner, metrics: dict) -> dict:
+    """CocoMetric's numbers for a model that detected nothing.
+
+    mmdet 3.3's ``CocoMetric`` returns no metric at all when the whole test
+    set has no detection (pycocotools cannot load an empty result list):
+    it logs "The testing results of the whole dataset is empty" and the
+    run's metrics lack ``coco/bbox_mAP``. A detector with no detection has
+    zero recall, so every AP is 0 by definition; this gives those zeros,
+    under CocoMetric's own names, when the count appended by
+    :func:`test_main` (``coco/num_detections``) is 0, and says so.
+    """
+    if metrics.get('coco/num_detections') != 0:
+        return metrics
+    from mmdet.evaluation import CocoMetric
+    filled = dict(metrics)
+    for metric in runner.test_evaluator.metrics:
+        if not isinstance(metric, CocoMetric):
+            continue
+        for kind in metric.metrics:
+            if kind == 'proposal':
+                continue
+            for suffix in ('', '_50', '_75', '_s', '_m', '_l'):
+                filled.setdefault(f'{metric.prefix}/{kind}_mAP{suffix}', 0.)
+    print_log('The model made no detection on the test set, so CocoMetric '
+              'returned no metric; every AP is 0 by definition and is '
+              'written as 0.0 (coco/num_detections = 0).', logger='current',
+              level=logging.WARNING)
+    return filled
+
+
+def _detection_count():
+    """A metric counting the predicted instances (``coco/num_detections``),
+    run beside CocoMetric by :func:`test_main`."""
+    from mmengine.evaluator import BaseMetric
+
+    class DetectionCount(BaseMetric):
+        default_prefix = 'coco'
+
+        def process(self, data_batch, data_samples):
+            for sample in data_samples:
+                self.results.append(len(sample['pred_instances']['labels']))
+
+        def compute_metrics(self, results):
+            return {'num_detections': int(sum(results))}
+
+    return DetectionCount()
+
+
 def test_main(argv: Optional[List[str]] = None) -> dict:
     """Run ``tools/test.py``.
 
@@ -472,6 +520,8 @@ def test_main(argv: Optional[List[str]] = None) -> dict:
     compat.trust_checkpoint(args.checkpoint,
                             'named on the tools/test.py command line')
     check_checkpoint_matches(_unwrap(runner.model), args.checkpoint)
+    if task == 'mmdet':
+        runner.test_evaluator.metrics.append(_detection_count())
     if args.out and task == 'mmdet':
         from mmdet.evaluation import DumpDetResults
         runner.test_evaluator.metrics.append(
@@ -481,6 +531,8 @@ def test_main(argv: Optional[List[str]] = None) -> dict:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
     metrics = runner.test()
+    if task == 'mmdet':
+        metrics = _no_detection_metrics(runner, metrics)
     if args.out_metrics:
         from mmengine.dist import is_main_process
         from mmengine.fileio import dump

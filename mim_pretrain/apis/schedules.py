@@ -79,10 +79,11 @@ def epoch_options(config: str, epochs: int) -> List[str]:
 
 
 def transfer_options(task: str, iters: int,
-                     config: Optional[str] = None) -> List[str]:
+                     config: Optional[str] = None,
+                     validate: bool = True) -> List[str]:
     """``--cfg-options`` that give a tiny transfer config ``iters``
     iterations with its schedule's shape, validated along the way for the
-    curves.
+    curves (or not at all: the test step scores the last checkpoint).
 
     The shape: a linear warm-up over the first sixth (det) or tenth (seg),
     then lr steps at 88% and 96% (det, ``MultiStepLR``) or poly decay
@@ -93,6 +94,9 @@ def transfer_options(task: str, iters: int,
         iters: training iterations, at least 10.
         config: the tiny config the options are for (default: the random
             initialisation's of ``task``).
+        validate: validate during training (det: at the half and the end,
+            seg: every third); False: never (``val_begin`` past the last
+            iteration; mmengine otherwise always validates at the end).
 
     Raises:
         SystemExit: ``iters`` is below 10.
@@ -105,6 +109,8 @@ def transfer_options(task: str, iters: int,
     main_at = find_scheduler(config, MAIN[task])[0]
     opts = [f'train_cfg.max_iters={iters}',
             f'default_hooks.checkpoint.interval={iters}']
+    if not validate:
+        opts.append(f'train_cfg.val_begin={iters + 1}')
     if task == 'det':
         return opts + [
             f'train_cfg.val_interval={iters // 2}',

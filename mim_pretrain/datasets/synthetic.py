@@ -541,8 +541,8 @@ def generate_imagenet(out_dir: str,
 # sets large enough for a small seed-to-seed range. ``'colour'``: the small
 # sets the pipeline tests use.
 DEFAULT_COUNTS: Dict[str, Dict[str, int]] = {
-    'shape': dict(pool=4000, coco_train=64, coco_val=200, ade_train=64,
-                  ade_val=200),
+    'shape': dict(pool=4000, coco_train=64, coco_val=100, ade_train=64,
+                  ade_val=100),
     'colour': dict(pool=256, coco_train=48, coco_val=16, ade_train=48,
                    ade_val=16),
 }
