@@ -352,3 +352,21 @@ def test_collect_run_reads_only_the_tasks_asked(tmp_path):
     assert collect_run(str(tmp_path), ['seg'])['metrics']['seg']['mIoU'] == 50.
     with pytest.raises(ValueError, match='det'):
         collect_run(str(tmp_path))
+
+
+def test_a_second_run_in_one_process_gets_its_own_visualizer():
+    """Train and test in one process (tools/transfer.py): the test run must
+    not reuse the training run's visualizer (mmengine keeps one per name),
+    or --show-dir is ignored; a lone run keeps the config's name."""
+    from mmengine.visualization import Visualizer
+
+    from mim_pretrain.apis.run import _own_visualizer
+    name = 'visualizer_of_a_first_run'
+    Visualizer.get_instance(name)
+    cfg = Config(dict(visualizer=dict(type='Visualizer', name=name)))
+    _own_visualizer(cfg)
+    assert cfg.visualizer.name == name + '_1'
+    lone = Config(dict(visualizer=dict(type='Visualizer',
+                                       name='a_name_nobody_made')))
+    _own_visualizer(lone)
+    assert lone.visualizer.name == 'a_name_nobody_made'

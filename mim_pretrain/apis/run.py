@@ -113,7 +113,34 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def _own_visualizer(cfg: Config) -> None:
+    """Give the run a visualizer of its own when this process already made
+    one of the config's name.
+
+    mmengine keeps one visualizer per class and name in a process, and the
+    OpenMMLab configs name theirs ``'visualizer'``: a second run in the same
+    process (``tools/transfer.py`` trains and tests in one) would get the
+    first run's, drawing and logging into the first run's folder and
+    ignoring ``--show-dir``. A lone run keeps the config's name.
+    """
+    vis = cfg.get('visualizer')
+    if not isinstance(vis, dict) or not vis.get('name'):
+        return
+    from mmengine.registry import VISUALIZERS
+    kind = vis.get('type')
+    if isinstance(kind, str) and '.' not in kind and cfg.get('default_scope'):
+        kind = f'{cfg.default_scope}.{kind}'
+    cls = VISUALIZERS.get(kind) if isinstance(kind, str) else kind
+    if cls is None or not cls.check_instance_created(vis['name']):
+        return
+    base, n = vis['name'], 1
+    while cls.check_instance_created(f'{base}_{n}'):
+        n += 1
+    vis['name'] = f'{base}_{n}'
+
+
 def _build_runner(cfg: Config) -> Runner:
+    _own_visualizer(cfg)
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
     return RUNNERS.build(cfg)
