@@ -459,6 +459,8 @@ def test_tiny_detection_recipe_is_named_and_like_for_like(synthetic_data):
     assert jitter.type == 'RandomResize' and jitter.ratio_range == (0.8, 1.25)
     assert rpn.in_channels == scratch.model.neck.out_channels == 64
     assert scratch.model.backbone.drop_path_rate == 0.
+    assert scratch.model.test_cfg.rpn.max_per_img == 100
+    assert scratch.model.test_cfg.rpn.nms_pre == 1000  # upstream's
     assert scratch.optim_wrapper.paramwise_cfg.layer_decay_rate == 1.0
     for method in PRETRAIN:
         cfg = Config.fromfile(osp.join(REPO, config_of('det', method,
