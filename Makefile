@@ -2,6 +2,9 @@
 # builds the pinned environment first (`make env`, a no-op when it is built).
 PY := .venv/bin/python
 PYTEST_ARGS ?=
+# test processes (pytest-xdist), each with one intra-op thread
+# (tests/conftest.py); 2 suits this project's 2-core machines
+TEST_WORKERS ?= 2
 
 .PHONY: help env main test data lint clean distclean
 
@@ -20,7 +23,7 @@ main: env
 	$(PY) tools/main_job.py $(MAIN_ARGS)
 
 test: env
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 data: env
 	$(PY) tools/data/generate_data.py --out data

@@ -1,8 +1,18 @@
 """Shared fixtures: the built-in data, generated once per test session."""
+import os
 import os.path as osp
 import sys
 
 import pytest
+
+# Under pytest-xdist (`make test` runs one worker per core), each worker and
+# the tools it starts get one intra-op thread: two workers that each take
+# every core oversubscribe them.
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    for _var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ.setdefault(_var, '1')
+    import torch
+    torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

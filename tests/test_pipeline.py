@@ -255,7 +255,7 @@ def test_parallel_steps_overlap_with_their_threads(tmp_path, capsys):
         spans.append((float(t0), float(t1)))
     # steps 0 and 1 ran at the same time, and 2 started after one ended
     assert spans[1][0] < spans[0][1] and spans[2][0] >= spans[0][1] - 0.05
-    assert took < 3.5  # four 1-s steps, two at a time (plus start-ups)
+    assert took < 6  # four 1-s steps, two at a time (plus start-ups)
     assert len(plan.done) == 4
     assert '[main 4/4] step 3' in capsys.readouterr().out
 

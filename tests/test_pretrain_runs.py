@@ -63,7 +63,8 @@ def test_dist_train_with_one_process(tmp_path, synthetic_data, repo_root):
         ['bash', 'tools/dist_train.sh', TINY, '1', '--work-dir', work,
          '--cfg-options', *_opts(root, 8), 'train_cfg.max_epochs=1'],
         cwd=repo_root, capture_output=True, text=True, timeout=600,
-        env={**__import__('os').environ, 'PORT': '29517',
+        # a port apart from test_resume_and_distributed's (parallel tests)
+        env={**__import__('os').environ, 'PORT': '29537',
              'PYTHON': sys.executable})
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     assert osp.isfile(osp.join(work, 'epoch_1.pth'))
