@@ -35,9 +35,9 @@ import time
 from typing import IO, Callable, Dict, List, NamedTuple, Optional
 
 from .pictures import contact_sheet, plot_efficiency, plot_runs
-from .pipeline import (METHOD_NAMES, METHODS, REPO, TEST_METRICS, config_of,
-                       last_checkpoint, launch_command, read_budget_points,
-                       read_test_metrics, run_command)
+from .pipeline import (METHOD_NAMES, METHODS, REPO, TEST_METRICS, child_env,
+                       config_of, last_checkpoint, launch_command,
+                       read_budget_points, read_test_metrics, run_command)
 from .results import KEYS, summary_row, summary_table, verdict, write_summary
 from .schedules import budget_fractions, budget_options, transfer_options
 
@@ -206,9 +206,7 @@ class Plan:
             SystemExit: a step failed (the others are stopped); with the
                 tail of its log.
         """
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads),
-                   MKL_NUM_THREADS=str(threads))
-        env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
+        env = child_env(threads)
         pending = list(steps)
         running: Dict[subprocess.Popen, tuple] = {}
         try:

@@ -223,6 +223,17 @@ def launch_command(tool: str, config: str, args: Sequence[str],
     return [sys.executable, f'tools/{tool}.py', config] + args
 
 
+def child_env(threads: Optional[int] = None) -> Dict[str, str]:
+    """The environment of a tool run from the repository root: the
+    repository on ``PYTHONPATH`` and, when given, ``threads`` intra-op
+    threads (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``)."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return env
+
+
 def run_command(cmd: Sequence[str], out: Optional[IO] = None) -> int:
     """Run a command from the repository root, the repository on
     ``PYTHONPATH``.
@@ -235,12 +246,10 @@ def run_command(cmd: Sequence[str], out: Optional[IO] = None) -> int:
     Returns:
         int: its exit code.
     """
-    env = dict(os.environ)
-    env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
     if out is not None:
         out.flush()  # what this process wrote comes first
     return subprocess.run(
-        list(cmd), cwd=REPO, env=env, stdout=out,
+        list(cmd), cwd=REPO, env=child_env(), stdout=out,
         stderr=None if out is None else subprocess.STDOUT).returncode
 
 
