@@ -18,8 +18,9 @@ model fail. Allow-listing those globals is not an option: ``getattr`` would
 let a malicious file call anything.
 
 Fix: full (pickle) loading only for files the user vouched for — the file
-named by ``tools/train.py --resume PATH`` or by ``tools/test.py CONFIG CKPT``,
-and checkpoints inside the running job's own work dir (``--resume`` without a
+named by ``tools/train.py --resume PATH``, by ``tools/test.py CONFIG CKPT``
+or ``tools/demo.py CONFIG CKPT`` (``init_inferencer(config, ckpt)``), and
+checkpoints inside the running job's own work dir (``--resume`` without a
 path picks the latest of those) — each logged as such. Every other file
 (pretrained weights, ``init_cfg`` checkpoints, ``load_from``) is loaded with
 ``weights_only=True``, and a file that needs more gets an error that names it

@@ -34,6 +34,10 @@ def test_config_loads_and_builds(path):
     with DefaultScope.overwrite_default_scope(scope):
         model = models.build(cfg.model)
     assert sum(p.numel() for p in model.parameters()) > 0
+    # tools/analysis/get_flops.py knows what to count and at which size
+    from mim_pretrain.benchmarks import flops
+    (h, w), source = flops.default_shape(cfg, flops.model_kind(model))
+    assert h > 0 and w > 0 and source
 
 
 @pytest.mark.parametrize('path', CONFIGS,

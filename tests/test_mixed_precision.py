@@ -1,8 +1,9 @@
-"""Mixed precision as users run it: every tiny config (pretraining and
-transfer) trains through ``tools/train.py --amp`` on the CPU, in bfloat16
-(what ``--amp`` picks on a CPU) and float16 (dynamic loss scale), against
-the fp32 losses of the same seeded run; plus the per-operation rules
-(targets and losses in float32, biases in the query's dtype)."""
+"""Mixed precision as users run it: every tiny config (pretraining,
+transfer and classification) trains through ``tools/train.py --amp`` on the
+CPU, in bfloat16 (what ``--amp`` picks on a CPU) and float16 (dynamic loss
+scale), against the fp32 losses of the same seeded run; plus the
+per-operation rules (targets and losses in float32, biases in the query's
+dtype)."""
 import math
 import os.path as osp
 from unittest import mock
@@ -52,6 +53,14 @@ SEG = {
 SEG['seg-swin'] = ('mmseg_configs/localmim_swin/upernet_swin-tiny-w3_'
                    'localmim-pt_1xb4-200i_synthetic.py')
 SEG['seg-r18'] = 'mmseg_configs/stack_check/upernet_r18_200i_synthetic.py'
+CLS = {
+    f'cls-{m}-{kind}': f'mmpretrain_configs/{m}/benchmarks/{m}_vit-tiny-p8_'
+    f'{kind}-1xb32-10e_synthetic.py'
+    for m in ('lomar', 'localmim', 'mae') for kind in ('ft', 'linear')
+}
+CLS['cls-localmim-swin-ft'] = ('mmpretrain_configs/localmim/benchmarks/'
+                               'localmim_swin-tiny-w3_ft-1xb32-10e_'
+                               'synthetic.py')
 STEPS = 3
 
 
@@ -66,6 +75,18 @@ def _options(name: str, root: str) -> list:
             'train_dataloader.num_workers=0',
             'train_dataloader.persistent_workers=False',
             'train_cfg.max_epochs=1']
+    if name in CLS:
+        # the pretrained weights do not change the dtype paths
+        return common + [
+            *[f'{split}_dataloader.dataset.data_root={root}/imagenet'
+              for split in ('train', 'val', 'test')],
+            'train_dataloader.batch_size=4',
+            f'train_dataloader.dataset.indices={4 * STEPS}',
+            'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False',
+            'train_cfg.max_epochs=1', 'train_cfg.val_interval=100000',
+            'default_hooks.checkpoint.interval=100000',
+            'model.backbone.init_cfg=None']
     data = det_data_options(root) if name in DET else seg_data_options(root)
     loop = ['train_cfg.max_epochs=1',
             f'train_dataloader.dataset.indices={2 * STEPS}'] if name in (
@@ -82,7 +103,7 @@ def _config(name: str):
     if name in VARIANTS:
         base, extra, edit = VARIANTS[name]
         return PRETRAIN[base], extra, edit
-    return {**PRETRAIN, **DET, **SEG}[name], [], None
+    return {**PRETRAIN, **DET, **SEG, **CLS}[name], [], None
 
 
 def train(name: str, root: str, work_dir: str, *flags, options=(),
@@ -130,12 +151,12 @@ def _assert_fp32_state(runner, dtype):
 # the first step sees the same weights and batch (bf16 matmuls only);
 # later steps also carry the bf16 run's slightly different updates.
 # Measured (3 steps, every config): pretraining at most 0.11%, segmentation
-# 0.13%, detection 6%: detection samples its RoIs from the proposals, which
-# bf16 moves, so other boxes enter the loss.
+# 0.13%, classification 0.16%, detection 6%: detection samples its RoIs
+# from the proposals, which bf16 moves, so other boxes enter the loss.
 RTOL = dict(pretrain=(0.005, 0.005, 0.01), det=(0.10, 0.12, 0.15),
-            seg=(0.005, 0.005, 0.01))
+            seg=(0.005, 0.005, 0.01), cls=(0.005, 0.005, 0.01))
 
-ALL = sorted([*PRETRAIN, *VARIANTS, *DET, *SEG])
+ALL = sorted([*PRETRAIN, *VARIANTS, *DET, *SEG, *CLS])
 
 
 @pytest.mark.slow
@@ -163,9 +184,11 @@ def test_tiny_config_trains_with_amp(name, synthetic_data, tmp_path):
 # window + global attention; UperNet with iRPE and with BEiT relative
 # position, and on Swin. (A CPU has no fp16 arithmetic of its own: fp16
 # detector steps take 5-10x longer than bf16 ones, so the configs that only
-# repeat these paths, and the upstream R-18 ones, are left to bf16.)
+# repeat these paths, and the upstream R-18 ones, are left to bf16.) And
+# every classifier: fine-tuning (iRPE, learned position, Swin; mean pooling
+# and fc_norm) and linear probing (frozen backbone, BatchNorm, LARS).
 FLOAT16 = sorted([*PRETRAIN, *VARIANTS, 'det-lomar', 'det-mae', 'seg-lomar',
-                  'seg-mae', 'seg-swin'])
+                  'seg-mae', 'seg-swin', *CLS])
 
 
 @pytest.mark.slow

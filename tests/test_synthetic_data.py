@@ -9,7 +9,8 @@ from PIL import Image
 
 from mim_pretrain.datasets import (ADE_CLASS_NAMES, OBJECT_CLASSES,
                                    ade20k_label_ids, generate_all,
-                                   generate_coco, make_scene)
+                                   generate_coco, generate_imagenet,
+                                   make_scene)
 
 
 def test_scene_masks_are_visible_parts(synthetic_data):
@@ -263,3 +264,36 @@ def test_styles_share_layouts_and_reject_unknown_names(tmp_path):
         make_scene(np.random.default_rng(0), 8, 8, style='texture')
     with pytest.raises(ValueError, match=r"unknown image count keys \['x'\]"):
         generate_all(str(tmp_path), counts=dict(x=1))
+
+
+def test_imagenet_val_split_with_mmpretrain_dataset(synthetic_data,
+                                                    tmp_path):
+    """``val/`` + ``meta/val.txt`` as the real ImageNet (flat folder) read
+    by mmpretrain's ``ImageNet(split='val')``; the training images do not
+    depend on the number of validation images."""
+    from mmpretrain.datasets import ImageNet
+    root, summary = synthetic_data
+    want = summary['imagenet']['val']
+    ds = ImageNet(data_root=osp.join(root, 'imagenet'), split='val',
+                  pipeline=[])
+    assert len(ds) == want['num_images'] == 8  # 32 at scale 0.25
+    info = ds.get_data_info(0)
+    assert osp.basename(info['img_path']) == 'ILSVRC2012_val_00000001.JPEG'
+    per_class = Counter(ds.get_data_info(i)['gt_label']
+                        for i in range(len(ds)))
+    names = summary['imagenet']['classes']
+    assert {names[k]: v for k, v in per_class.items()} == {
+        k: v for k, v in want['per_class'].items() if v}
+    outs = []
+    for num_val in (0, 3):
+        out = tmp_path / str(num_val)
+        generate_imagenet(str(out), num_images=4, num_val=num_val, seed=1)
+        outs.append(out)
+    assert not (outs[0] / 'val').exists()
+    assert len(list((outs[1] / 'val').iterdir())) == 3
+    assert (outs[0] / 'meta' / 'train.txt').read_text() == \
+        (outs[1] / 'meta' / 'train.txt').read_text()
+    for line in (outs[0] / 'meta' / 'train.txt').read_text().split():
+        if line.endswith('.JPEG'):
+            assert (outs[0] / 'train' / line).read_bytes() == \
+                (outs[1] / 'train' / line).read_bytes()

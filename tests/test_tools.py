@@ -12,7 +12,9 @@ import torch
 PY_TOOLS = ['train.py', 'test.py', 'main_job.py', 'data/generate_data.py',
             'model_converters/extract_weights.py',
             'model_converters/convert_checkpoint.py',
-            'analysis/visualize_reconstruction.py']
+            'analysis/visualize_reconstruction.py', 'demo.py',
+            'analysis/get_flops.py', 'analysis/collect_results.py',
+            'benchmarks/data_checks.py']
 SH_TOOLS = ['dist_train.sh', 'dist_test.sh', 'slurm_train.sh',
             'slurm_test.sh']
 TINY_MAE = 'mmpretrain_configs/mae/mae_vit-tiny-p8_1xb32-20e_synthetic.py'

@@ -1,6 +1,9 @@
 """Entry points of the command-line tools, and the steps of the pretrain ->
 transfer -> results pipeline as functions."""
 from .data import build_generate_parser, generate_data_main
+from .inference import (DetectionInferencer, ReconstructionInferencer,
+                        SegmentationInferencer, build_demo_parser,
+                        check_images, demo_main, init_inferencer)
 from .main_job import (BUDGET_CONFIGS, PRETRAIN, build_main_job_parser,
                        main_job_main)
 from .pictures import (build_plot_parser, contact_sheet, find_scalars,
@@ -39,5 +42,8 @@ __all__ = [
     'build_main_job_parser', 'main_job_main', 'build_extract_parser',
     'extract_weights_main', 'build_convert_parser', 'convert_checkpoint_main',
     'build_reconstruction_parser', 'visualize_reconstruction_main',
-    'build_generate_parser', 'generate_data_main'
+    'build_generate_parser', 'generate_data_main', 'init_inferencer',
+    'DetectionInferencer', 'SegmentationInferencer',
+    'ReconstructionInferencer', 'check_images', 'build_demo_parser',
+    'demo_main'
 ]

@@ -91,7 +91,8 @@ def generate_data_main(argv: Optional[List[str]] = None) -> dict:
     ade = summary['ade20k']
     print(f'wrote {args.out} ({args.style} style) in '
           f'{time.time() - t0:.1f} s: '
-          f'{summary["imagenet"]["num_images"]} pretraining images, '
+          f'ImageNet {summary["imagenet"]["num_images"]}+'
+          f'{summary["imagenet"]["val"]["num_images"]} images, '
           f'COCO {coco["train"]["num_images"]}+{coco["val"]["num_images"]} '
           f'images, ADE20K {ade["training"]["num_images"]}+'
           f'{ade["validation"]["num_images"]} images')

@@ -10,15 +10,18 @@ the metrics it computed to a JSON file whose path it is given
 Everything else (weights extraction and conversion, reading results) runs in
 the calling process.
 """
+import logging
 import os
 import os.path as osp
 import subprocess
 import sys
-from typing import IO, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.fileio import load
+from mmengine.logging import print_log
 from mmengine.runner import find_latest_checkpoint
 
 from ..converters import CONVERTERS, read_state_dict
@@ -134,7 +137,9 @@ def extract_weights(checkpoint: str, out: str, prefix: str = '',
     """Write the tensors of a full training checkpoint to a plain file.
 
     The file (``{'state_dict': ..., 'meta': ...}``, tensors and plain meta
-    values only) loads with PyTorch's safe ``weights_only=True`` loader.
+    values only) loads with PyTorch's safe ``weights_only=True`` loader. Of
+    the meta data it keeps the scalar entries and ``dataset_meta`` (class
+    names, palette), so an inferencer given the file names the classes.
 
     Args:
         checkpoint: the full checkpoint (loaded in full: the caller names
@@ -161,8 +166,49 @@ def extract_weights(checkpoint: str, out: str, prefix: str = '',
     meta = ckpt.get('meta')
     if not isinstance(meta, dict):
         meta = {}
-    meta = {k: v for k, v in meta.items() if isinstance(v, (int, float, str))}
-    torch.save({'state_dict': kept, 'meta': meta}, out)
+    kept_meta = {k: v for k, v in meta.items()
+                 if isinstance(v, (int, float, str))}
+    if isinstance(meta.get('dataset_meta'), dict):
+        # the class names and palette the inferencers show
+        kept_meta['dataset_meta'] = _plain_dataset_meta(
+            meta['dataset_meta'], checkpoint)
+    torch.save({'state_dict': kept, 'meta': kept_meta}, out)
+    return kept
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as plain Python containers and scalars, the types that
+    ``torch.load(weights_only=True)`` reads.
+
+    Raises:
+        TypeError: ``value`` holds an object of another type.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        items = [_plain(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    raise TypeError(f'a {type(value).__name__}')
+
+
+def _plain_dataset_meta(dataset_meta: dict, checkpoint: str) -> dict:
+    """The entries of a checkpoint's ``meta['dataset_meta']`` (classes,
+    palette, label map...) that can be written as plain values; each entry
+    that cannot is left out with a warning naming it."""
+    kept = {}
+    for key, value in dataset_meta.items():
+        try:
+            kept[key] = _plain(value)
+        except TypeError as e:
+            print_log(f'{checkpoint}: meta.dataset_meta.{key} holds {e}, '
+                      'which a weights file cannot carry; left out',
+                      logger='current', level=logging.WARNING)
     return kept
 
 

@@ -5,8 +5,11 @@ job's table and verdict; the entry point of
 A RUN is the folder ``tools/transfer.py`` writes for one pretrained
 checkpoint: ``meta.json`` (method, pretraining epochs) and the mmengine work
 dirs ``det/`` (Mask R-CNN), ``seg/`` (UperNet) and ``seg_ms-flip/`` (its
-multi-scale + flip test); any of them may be missing, but not all. Without
-``meta.json`` the method is the folder's name.
+multi-scale + flip test), plus the ImageNet classification work dirs
+``cls/`` (fine-tuning) and ``cls_linear/`` (linear probing) that
+``tools/train.py`` / ``tools/test.py`` write when given
+``--work-dir RUN/cls`` (docs/classification.md); any of them may be missing,
+but not all. Without ``meta.json`` the method is the folder's name.
 
 A work dir's numbers are the metrics its test step wrote
 (``test_metrics.json``, ``tools/test.py --out-metrics``, which
@@ -15,7 +18,8 @@ A work dir's numbers are the metrics its test step wrote
 run (``<timestamp>/<timestamp>.json``), else the last validation of its
 training (``<timestamp>/vis_data/scalars.json``). Box and mask AP are
 CocoMetric's ``coco/bbox_mAP`` and ``coco/segm_mAP`` (printed x 100), mIoU
-is IoUMetric's ``mIoU``.
+is IoUMetric's ``mIoU``, top-1 is mmpretrain Accuracy's ``accuracy/top1``
+(already in percent).
 """
 import argparse
 import glob
@@ -30,11 +34,17 @@ TASKS = {
     'det': ('coco/bbox_mAP', 'coco/segm_mAP'),
     'seg': ('mIoU', ),
     'seg_ms-flip': ('mIoU', ),
+    'cls': ('accuracy/top1', ),
+    'cls_linear': ('accuracy/top1', ),
 }
 COLUMNS = [('APbox', 'det', 'coco/bbox_mAP', 100.),
            ('APmask', 'det', 'coco/segm_mAP', 100.),
            ('mIoU', 'seg', 'mIoU', 1.),
-           ('mIoU (ms+flip)', 'seg_ms-flip', 'mIoU', 1.)]
+           ('mIoU (ms+flip)', 'seg_ms-flip', 'mIoU', 1.),
+           ('top-1 (fine-tune)', 'cls', 'accuracy/top1', 1.),
+           ('top-1 (linear)', 'cls_linear', 'accuracy/top1', 1.)]
+# tasks whose column shows only when some run has them
+OPTIONAL_TASKS = ('seg_ms-flip', 'cls', 'cls_linear')
 # the main job's columns and their names in the verdict
 KEYS = (('APbox', 'box AP'), ('APmask', 'mask AP'), ('mIoU', 'mIoU'))
 # below this (CocoMetric AP x 100) for every initialisation, detection has
@@ -121,8 +131,8 @@ def collect_run(run_dir: str,
 
     Raises:
         FileNotFoundError: ``run_dir`` does not exist.
-        ValueError: it has none of ``det/``, ``seg/``, ``seg_ms-flip/``, or
-            one of them has no metrics.
+        ValueError: it has none of the work dirs of ``TASKS``, or one of
+            them has no metrics.
     """
     if not osp.isdir(run_dir):
         raise FileNotFoundError(f'run folder not found: {run_dir}')
@@ -150,11 +160,11 @@ def collect_run(run_dir: str,
 
 def markdown_table(rows: List[dict]) -> str:
     """The papers' table of :func:`collect_run` rows: method, pretraining
-    epochs, APbox, APmask, mIoU (and mIoU ms+flip when any run has it);
-    ``-`` where a task was not run."""
+    epochs, APbox, APmask, mIoU (and mIoU ms+flip, fine-tuning and linear
+    top-1 when any run has them); ``-`` where a task was not run."""
     columns = [c for c in COLUMNS
-               if c[1] != 'seg_ms-flip' or any(c[1] in r['metrics']
-                                               for r in rows)]
+               if c[1] not in OPTIONAL_TASKS or any(c[1] in r['metrics']
+                                                    for r in rows)]
     head = ['method', 'pretraining epochs'] + [c[0] for c in columns]
     lines = ['| ' + ' | '.join(head) + ' |',
              '|' + '|'.join([' --- '] * len(head)) + '|']
@@ -172,11 +182,11 @@ def markdown_table(rows: List[dict]) -> str:
 def build_collect_parser() -> argparse.ArgumentParser:
     """Command-line parser of ``tools/analysis/collect_results.py``."""
     parser = argparse.ArgumentParser(
-        description='Print box AP, mask AP and mIoU of transfer runs as a '
-        'markdown table.')
+        description='Print box AP, mask AP, mIoU and ImageNet top-1 of '
+        'transfer runs as a markdown table.')
     parser.add_argument('runs', nargs='+',
                         help='tools/transfer.py run folders (with det/, '
-                        'seg/, seg_ms-flip/ work dirs)')
+                        'seg/, seg_ms-flip/, cls/, cls_linear/ work dirs)')
     parser.add_argument('--out-md', help='also write the table here')
     parser.add_argument('--out-json',
                         help='also write every metric read, with the file '

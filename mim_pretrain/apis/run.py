@@ -17,10 +17,11 @@ On top of upstream:
 
 * ``--resume`` without a path takes the newest complete checkpoint of the
   work dir;
-* the data a config reads is checked before anything is built
-  (:mod:`mim_pretrain.datasets.checks`), and a checkpoint given to
-  ``--resume`` or ``tools/test.py`` must match the model (mismatched keys
-  are listed).
+* the data a config reads is checked before anything is built, once per
+  job (:mod:`mim_pretrain.datasets.checks`; a distributed run creates its
+  process group first, so that rank 0 checks alone), and a checkpoint
+  given to ``--resume`` or ``tools/test.py`` must match the model
+  (mismatched keys are listed).
 """
 import argparse
 import glob
@@ -203,6 +204,7 @@ def setup_train_config(args: argparse.Namespace) -> Config:
         cfg.resume = True
         cfg.load_from = args.resume
     report_missing_reliability(cfg)
+    start_distributed(cfg)
     check_config_inputs(cfg)
     return cfg
 
@@ -372,6 +374,29 @@ def train_main(argv: Optional[List[str]] = None) -> Runner:
     return runner
 
 
+def start_distributed(cfg: Config) -> None:
+    """Create the process group of a distributed run before the Runner.
+
+    The data checks run on rank 0 only and send their outcome to the other
+    ranks, which needs the group before anything is built. It is made
+    exactly as ``Runner.setup_env`` would (the config's ``env_cfg.mp_cfg``
+    and ``env_cfg.dist_cfg``, the Runner's defaults without them); the
+    Runner then finds it up and uses it. A no-op for ``--launcher none``
+    and when the group exists.
+
+    Args:
+        cfg: the final config (``cfg.launcher`` set by the tools).
+    """
+    from mmengine.dist import init_dist, is_distributed
+    from mmengine.utils.dl_utils import set_multi_processing
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none' or is_distributed():
+        return
+    env_cfg = cfg.get('env_cfg', dict(dist_cfg=dict(backend='nccl')))
+    set_multi_processing(**env_cfg.get('mp_cfg', {}), distributed=True)
+    init_dist(launcher, **env_cfg.get('dist_cfg', {}))
+
+
 def finish_distributed() -> None:
     """Wait for every rank, then tear the process group down.
 
@@ -478,6 +503,7 @@ def setup_test_config(args: argparse.Namespace) -> Config:
     elif args.out and not args.out.endswith(('.pkl', '.pickle')):
         raise ValueError(f'--out must be a .pkl or .pickle file for '
                          f'{task} configs, got {args.out}')
+    start_distributed(cfg)
     check_config_inputs(cfg, splits=('test_dataloader', ))
     return cfg
 

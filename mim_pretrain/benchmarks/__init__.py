@@ -8,6 +8,10 @@ One module a tool, each with its ``main(argv)``:
 * :mod:`.gpu_check`: the one-command GPU check (``cli`` exits with its
   status);
 * :mod:`.swin_modes`: LocalMIM-Swin's efficient against its simple mode;
+* :mod:`.flops`: parameters and FLOPs of any config in the model zoos'
+  convention (``tools/analysis/get_flops.py``);
+* :mod:`.data_checks`: the cost of the data checks on a COCO-sized
+  annotation file;
 
 and :mod:`.common`, what they share (machine record, timing, peak memory,
 FLOP counting, output files). The submodules are imported on demand, so

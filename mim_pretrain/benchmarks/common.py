@@ -291,6 +291,15 @@ def _sdpa_cpu_backward_flop(grad_out_shape, query_shape, key_shape,
                                                  key_shape, value_shape)
 
 
+# said under every table of FLOPs the benchmarks write: their convention is
+# not the model zoos' (tools/analysis/get_flops.py)
+FLOP_CONVENTION = (
+    'FLOPs here: 2 per multiply-add (PyTorch\'s FlopCounterMode: matmuls, '
+    'convolutions, attention); "train" = forward + backward, "fwd" = '
+    'forward only. The model-zoo convention (tools/analysis/get_flops.py: 1 '
+    'multiply-add = 1 FLOP, forward only) gives about half the fwd figure.')
+
+
 def flop_counter_mode() -> flop_counter.FlopCounterMode:
     """PyTorch's FLOP counter, also counting the CPU SDPA kernels.
 

@@ -953,7 +953,7 @@ def write_markdown(path: str, result: dict) -> None:
                   bu.markdown_table([
                       'model', 'px', 'batch', 'img/s', 'GFLOPs train/img',
                       'counted/analytic fwd', 'TFLOP/s', 'MFU', 'peak MiB',
-                      'status'], rows), '']
+                      'status'], rows), '', bu.FLOP_CONVENTION, '']
         if result['throughput_ratios']:
             lines += [bu.markdown_table(
                 ['ratio', 'px', 'images/s ratio', 'train FLOPs ratio'],

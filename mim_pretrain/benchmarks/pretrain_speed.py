@@ -518,7 +518,7 @@ def write_markdown(path: str, result: dict) -> None:
             'peak MiB', 'GFLOPs fwd/img (counted)',
             'GFLOPs fwd/img (analytic)', 'counted/analytic',
             'GFLOPs train/img', 'TFLOP/s', 'MFU'
-        ], rows), ''
+        ], rows), '', bu.FLOP_CONVENTION, ''
     ]
     if result['targets']:
         trows = []
@@ -540,7 +540,7 @@ def write_markdown(path: str, result: dict) -> None:
                   '', bu.markdown_table([
                       'ratio', 'step time', 'CPU time', 'train FLOPs',
                       'target', 'time/FLOPs - 1 (share)', 'status'
-                  ], trows), '']
+                  ], trows), '', bu.FLOP_CONVENTION, '']
     with open(path, 'w') as f:
         f.write('\n'.join(lines))
 

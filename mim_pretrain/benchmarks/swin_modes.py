@@ -215,6 +215,9 @@ def main(argv=None):
               f'{enc:>16} {r["encoder_peak_mib"]:8.0f} '
               f'{r["qkv_tokens"]:15.0f} {r["window_slots"]:17.0f} '
               f'{r["counted_gflops"]:11.2f} {r["attention_gflops"]:6.2f}')
+    print('GFLOPs/img and attn: encoder forward, 2 FLOPs per multiply-add '
+          "(PyTorch's FlopCounterMode), twice the model-zoo convention of "
+          'tools/analysis/get_flops.py')
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(dict(meta=meta, results=rows), f, indent=1)

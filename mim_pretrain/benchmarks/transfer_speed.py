@@ -330,7 +330,7 @@ def write_markdown(path: str, result: dict) -> None:
                 'train img/s', 'train peak MiB', 'infer ms', 'infer CPU ms',
                 'infer img/s', 'infer peak MiB', 'train GFLOPs/img',
                 'infer GFLOPs/img', 'train MFU'
-            ], rows), '',
+            ], rows), '', bu.FLOP_CONVENTION, '',
             f"ours / anchor: training step {t['train_time_ratio']:.3f} "
             f"(CPU time {t['train_cpu_time_ratio']:.3f}), inference "
             f"{t['infer_time_ratio']:.3f} (CPU time "

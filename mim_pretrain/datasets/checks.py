@@ -6,24 +6,39 @@ annotation file, or annotations that mmdet would silently drop stop the run
 at once with the file, key and value named, instead of after model building
 or, worse, a run that trains on less than the user thinks.
 
+The checks run once per job: in a distributed run rank 0 checks and sends
+the outcome to the other ranks, which raise the same error without reading
+any file (a COCO train2017 file is parsed once, not once per GPU).
+
+Their settings are one top-level config key, ``data_checks``::
+
+    data_checks = dict(
+        enabled=True,            # False: no check at all (logged once)
+        invalid_boxes='error',   # or 'skip'
+    )
+
+also settable with ``--cfg-options data_checks.enabled=False``.
 Annotations that mmdet's ``CocoDataset`` drops without a word (boxes with no
 area, smaller than a pixel, or entirely outside their image) are an error
-unless the config asks to skip them::
-
-    data_checks = dict(invalid_boxes='skip')  # 'error' (default) or 'skip'
-
-in which case their number (and the first few ids) are written to the log.
-The COCO dataset configs of this repository set ``'skip'``, because the real
-COCO train2017 has a few such boxes.
+unless ``invalid_boxes='skip'``, in which case their number (and the first
+few ids) are written to the log. The real COCO train2017 has a few such
+boxes.
 """
+import contextlib
+import gc
 import json
+import logging
 import os.path as osp
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
+from mmengine.dist import (broadcast_object_list, get_rank, get_world_size,
+                           is_distributed)
 from mmengine.logging import print_log
 
 POLICIES = ('error', 'skip')
+# every setting of the checks, with its default: the config's data_checks
+DEFAULTS = dict(enabled=True, invalid_boxes='error')
 _SPLITS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
@@ -58,6 +73,27 @@ def _is_remote(path: str) -> bool:
     return '://' in str(path)
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """Python's cyclic garbage collector off, for the life of a parsed
+    annotation file.
+
+    ``json.load`` makes tens of millions of lists and dicts for a COCO
+    train2017-sized file, none in a reference cycle, so the collector has
+    nothing to find; left on, it rescans the growing heap during the parse
+    and again afterwards (measured: 19 s of CPU time for the parse instead
+    of 12 s, and 5.5 s instead of 2 s for the box checks). Refcounting still
+    frees the file when it goes.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_json(path: str, what: str) -> dict:
     """Read a JSON file, naming the file and position of any error.
 
@@ -71,7 +107,7 @@ def load_json(path: str, what: str) -> dict:
     if not osp.isfile(path):
         raise DataCheckError(f'{what}: annotation file not found: {path}')
     try:
-        with open(path, encoding='utf-8') as f:
+        with open(path, encoding='utf-8') as f, _gc_paused():
             return json.load(f)
     except json.JSONDecodeError as e:
         raise DataCheckError(
@@ -85,17 +121,27 @@ def load_json(path: str, what: str) -> dict:
 def invalid_coco_boxes(coco: dict, path: str) -> Dict[str, List[int]]:
     """The annotation ids mmdet's ``CocoDataset`` would drop, by reason.
 
+    The rules of mmdet 3.3's ``CocoDataset.parse_data_info``. A plain loop:
+    on COCO train2017's 860k annotations it takes about 2 s of CPU time, a
+    tenth of the parse (numpy is no faster: gathering the fields from the
+    parsed dicts is the cost).
+
     Args:
         coco: the parsed annotation file.
         path: its path, for messages.
 
     Returns:
-        dict: ``{'no area': [...], 'outside the image': [...]}``.
+        dict: ``{'no area': [...], 'outside the image': [...]}``, ids in
+        file order.
 
     Raises:
-        DataCheckError: a required key is missing or an annotation names an
-            unknown image.
+        DataCheckError: a required key is missing, an entry is malformed,
+            or an annotation names an unknown image.
     """
+    if not isinstance(coco, dict):
+        raise DataCheckError(
+            f'{path}: a COCO annotation file holds a JSON object; found '
+            f'{type(coco).__name__}')
     for key in ('images', 'annotations', 'categories'):
         if not isinstance(coco.get(key), list):
             raise DataCheckError(
@@ -111,8 +157,15 @@ def invalid_coco_boxes(coco: dict, path: str) -> Dict[str, List[int]]:
                 from None
     bad: Dict[str, List[int]] = {'no area': [], 'outside the image': []}
     for ann in coco['annotations']:
+        if not isinstance(ann, dict):
+            raise DataCheckError(
+                f'{path}: annotation entry {ann!r} is not an object')
         ann_id = ann.get('id')
-        if ann.get('image_id') not in sizes:
+        try:
+            known = ann.get('image_id') in sizes
+        except TypeError:  # unhashable
+            known = False
+        if not known:
             raise DataCheckError(
                 f'{path}: annotation id {ann_id} refers to image_id '
                 f'{ann.get("image_id")!r}, which is not in "images"')
@@ -125,18 +178,30 @@ def invalid_coco_boxes(coco: dict, path: str) -> Dict[str, List[int]]:
             continue
         x, y, w, h = bbox
         width, height = sizes[ann['image_id']]
-        inter_w = max(0, min(x + w, width) - max(x, 0))
-        inter_h = max(0, min(y + h, height) - max(y, 0))
-        if inter_w * inter_h == 0:
-            bad['outside the image'].append(ann_id)
-        elif ann.get('area', 0) <= 0 or w < 1 or h < 1:
-            bad['no area'].append(ann_id)
+        try:  # a non-number anywhere fails in here, at no cost otherwise
+            inter_w = max(0, min(x + w, width) - max(x, 0))
+            inter_h = max(0, min(y + h, height) - max(y, 0))
+            if inter_w * inter_h == 0:
+                bad['outside the image'].append(ann_id)
+            elif ann.get('area', 0) <= 0 or w < 1 or h < 1:
+                bad['no area'].append(ann_id)
+        except TypeError:
+            if not all(isinstance(v, (int, float)) for v in bbox):
+                raise DataCheckError(
+                    f'{path}: annotation id {ann_id} has bbox {bbox!r}; '
+                    'expected [x, y, w, h]') from None
+            raise DataCheckError(
+                f'{path}: annotation id {ann_id} has area '
+                f'{ann.get("area")!r}; expected a number') from None
     return bad
 
 
 def _check_coco(path: str, what: str, policy: Optional[str]) -> None:
-    coco = load_json(path, what)
-    bad = invalid_coco_boxes(coco, path)
+    with _gc_paused():
+        coco = load_json(path, what)
+        bad = invalid_coco_boxes(coco, path)
+        num_boxes = len(coco['annotations'])
+        del coco  # freed here, before the collector is back
     if policy is None:  # evaluation: the metric reads the file itself
         return
     total = sum(len(v) for v in bad.values())
@@ -152,7 +217,7 @@ def _check_coco(path: str, what: str, policy: Optional[str]) -> None:
             "data_checks = dict(invalid_boxes='skip') in the config to "
             'train without them (they are then counted in the log).')
     print_log(
-        f'{what}: skipping {total} of {len(coco["annotations"])} boxes of '
+        f'{what}: skipping {total} of {num_boxes} boxes of '
         f'{path} as the config asks (data_checks.invalid_boxes=\'skip\'): '
         f'{detail}', logger='current')
 
@@ -182,29 +247,43 @@ def _check_dataset(ds: dict, what: str, policy: Optional[str]) -> None:
                     f'{folder!r}')
 
 
-def check_config_inputs(cfg: Config,
-                        splits: Tuple[str, ...] = _SPLITS) -> None:
-    """Check the data a config will read, before anything is built.
+def data_check_settings(cfg: Config) -> dict:
+    """The config's ``data_checks``, validated, with the defaults filled in.
 
     Args:
-        cfg: the final config (after ``--cfg-options``).
-        splits: the dataloaders to check.
+        cfg: the final config.
+
+    Returns:
+        dict: ``enabled`` (bool) and ``invalid_boxes`` (one of
+        :data:`POLICIES`).
 
     Raises:
-        DataCheckError: a data root, folder or annotation file is missing or
-            malformed, or boxes would be dropped and the config does not ask
-            for it.
+        DataCheckError: ``data_checks`` is not a dict, has an unknown key,
+            or a key has a value it cannot take.
     """
-    checks = cfg.get('data_checks') or {}
-    unknown = set(checks) - {'invalid_boxes'}
+    checks = cfg.get('data_checks')
+    if checks is None:
+        checks = {}
+    if not isinstance(checks, dict):
+        raise DataCheckError(
+            f'data_checks must be a dict such as dict(enabled=False) or '
+            f"dict(invalid_boxes='skip'), got {checks!r}")
+    unknown = set(checks) - set(DEFAULTS)
     if unknown:
         raise DataCheckError(
-            f'data_checks: unknown key(s) {sorted(unknown)}; the known one '
-            "is 'invalid_boxes'")
-    policy = checks.get('invalid_boxes', 'error')
-    if policy not in POLICIES:
+            f'data_checks: unknown key(s) {sorted(unknown)}; the known ones '
+            f'are {sorted(DEFAULTS)}')
+    settings = {**DEFAULTS, **checks}
+    if not isinstance(settings['enabled'], bool):
+        raise DataCheckError(f'data_checks.enabled must be True or False, '
+                             f'got {settings["enabled"]!r}')
+    if settings['invalid_boxes'] not in POLICIES:
         raise DataCheckError(f'data_checks.invalid_boxes must be one of '
-                             f'{POLICIES}, got {policy!r}')
+                             f'{POLICIES}, got {settings["invalid_boxes"]!r}')
+    return settings
+
+
+def _check_all(cfg: Config, splits: Tuple[str, ...], policy: str) -> None:
     seen = set()
     for split in splits:
         loader = cfg.get(split)
@@ -228,3 +307,57 @@ def check_config_inputs(cfg: Config,
                 raise DataCheckError(
                     f'{split} ({ev.get("type")}): ann_file not found: '
                     f'{ann!r}')
+
+
+def check_config_inputs(cfg: Config,
+                        splits: Tuple[str, ...] = _SPLITS) -> None:
+    """Check the data a config will read, once per job, before anything is
+    built.
+
+    In a distributed run (the process group is up) only rank 0 reads the
+    files; the other ranks wait for its outcome and raise the same error.
+    With ``data_checks.enabled=False`` nothing is read and the log says so
+    (rank 0, once).
+
+    Args:
+        cfg: the final config (after ``--cfg-options``).
+        splits: the dataloaders to check.
+
+    Raises:
+        DataCheckError: ``data_checks`` is malformed; or a data root, folder
+            or annotation file is missing or malformed, or boxes would be
+            dropped and the config does not ask for it.
+    """
+    settings = data_check_settings(cfg)  # the same config on every rank
+    distributed = is_distributed() and get_world_size() > 1
+    rank = get_rank() if distributed else 0
+    if not settings['enabled']:
+        if rank == 0:
+            print_log('data checks are off (data_checks.enabled=False): '
+                      'data roots, folders and annotation files are not '
+                      'checked before the run', logger='current',
+                      level=logging.WARNING)
+        return
+    if not distributed:
+        _check_all(cfg, splits, settings['invalid_boxes'])
+        return
+    error = None
+    if rank == 0:
+        try:
+            _check_all(cfg, splits, settings['invalid_boxes'])
+        except Exception as exc:  # the others wait for it: always send
+            error = exc
+            # out before any rank can exit: launchers stop the job at the
+            # first rank that fails, which may be another one
+            print_log(f'the data checks failed: {type(exc).__name__}: '
+                      f'{exc}', logger='current', level=logging.ERROR)
+    outcome = [None if error is None else (type(error).__name__, str(error))]
+    broadcast_object_list(outcome, src=0)
+    if error is not None:
+        raise error
+    if outcome[0] is not None:
+        kind, message = outcome[0]
+        if kind == DataCheckError.__name__:
+            raise DataCheckError(message)
+        raise RuntimeError(f'the data checks failed on rank 0: {kind}: '
+                           f'{message}')

@@ -494,24 +494,33 @@ def generate_imagenet(out_dir: str,
                       size: int = 96,
                       num_classes: int = 4,
                       seed: int = 0,
-                      style: str = 'colour') -> Dict:
-    """Write an ImageNet-layout image folder for self-supervised pretraining.
+                      style: str = 'colour',
+                      num_val: int = 32) -> Dict:
+    """Write an ImageNet-layout image folder: a training set for
+    self-supervised pretraining and classification, and a validation set.
 
     Layout: ``train/<wnid>/<wnid>_<n>.JPEG`` plus ``meta/train.txt`` (one
     ``relative/path label`` line per image), the two forms mmpretrain's
-    ``ImageNet`` and ``CustomDataset`` read. The folder class is the class of
-    the image's largest object; pretraining ignores it.
+    ``ImageNet`` and ``CustomDataset`` read; ``val/ILSVRC2012_val_<n>.JPEG``
+    (one flat folder, as the real validation set) plus ``meta/val.txt``,
+    what mmpretrain's ``ImageNet(split='val')`` reads. The class is the class
+    of the image's largest object; pretraining ignores it. The validation
+    images come from a random stream of their own, so the training set is
+    the same whatever ``num_val`` is.
 
     Args:
         out_dir: the data root (created).
-        num_images: number of images.
+        num_images: number of training images.
         size: side of the square images.
-        num_classes: number of class folders.
+        num_classes: number of classes (training folders).
         seed: random seed; the same seed writes the same files.
         style: how scenes look (a key of ``STYLES``).
+        num_val: number of validation images (0: no ``val/``).
 
     Returns:
-        dict: number of images, class folder names, and images per folder.
+        dict: number of training images, class folder names, training
+        images per folder, and ``val``: the number of validation images and
+        images per class.
     """
     _check_style(style)
     rng = np.random.default_rng(seed + 2)
@@ -533,18 +542,45 @@ def generate_imagenet(out_dir: str,
     with open(osp.join(out_dir, 'meta', 'train.txt'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return {'num_images': num_images, 'classes': wnids,
-            'per_class': per_class}
+            'per_class': per_class,
+            'val': _imagenet_val(out_dir, num_val, size, wnids, seed, style)}
+
+
+def _imagenet_val(out_dir: str, num: int, size: int, wnids: List[str],
+                  seed: int, style: str) -> Dict:
+    """Write ``val/`` and ``meta/val.txt`` of :func:`generate_imagenet`
+    from their own random stream; return the count and images per class.
+    """
+    per_class = {wnid: 0 for wnid in wnids}
+    if num <= 0:
+        return {'num_images': 0, 'per_class': per_class}
+    # a stream of its own: the training images do not depend on num_val
+    rng = np.random.default_rng([seed + 2, 1])
+    os.makedirs(osp.join(out_dir, 'val'), exist_ok=True)
+    lines = []
+    for i in range(num):
+        img, singles, _ = make_scene(rng, size, size, style=style)
+        label = (max(singles, key=lambda s: s.mask.sum()).label
+                 if singles else 0) % len(wnids)
+        name = f'ILSVRC2012_val_{i + 1:08d}.JPEG'
+        _write_jpg(osp.join(out_dir, 'val', name), img)
+        lines.append(f'{name} {label}')
+        per_class[wnids[label]] += 1
+    with open(osp.join(out_dir, 'meta', 'val.txt'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return {'num_images': num, 'per_class': per_class}
 
 
 # Images written by ``generate_all`` per style. ``'shape'``: a pretraining
 # pool many times larger than the label-scarce transfer sets, and validation
 # sets large enough for a small seed-to-seed range. ``'colour'``: the small
-# sets the pipeline tests use.
+# sets the pipeline tests use. ``imagenet_val``: the ImageNet-layout
+# validation images (classification), apart from the pool.
 DEFAULT_COUNTS: Dict[str, Dict[str, int]] = {
     'shape': dict(pool=4000, coco_train=64, coco_val=100, ade_train=64,
-                  ade_val=100),
+                  ade_val=100, imagenet_val=200),
     'colour': dict(pool=256, coco_train=48, coco_val=16, ade_train=48,
-                   ade_val=16),
+                   ade_val=16, imagenet_val=32),
 }
 
 
@@ -555,9 +591,9 @@ def generate_all(root: str,
                  counts: Optional[Dict[str, int]] = None) -> Dict:
     """Write the three built-in datasets under ``root``.
 
-    ``root/imagenet``, ``root/coco`` and ``root/ade`` (which holds
-    ``ADEChallengeData2016``), and ``root/summary.json`` with what the
-    generators returned.
+    ``root/imagenet`` (``train/`` and ``val/``), ``root/coco`` and
+    ``root/ade`` (which holds ``ADEChallengeData2016``), and
+    ``root/summary.json`` with what the generators returned.
 
     Args:
         root: where to write.
@@ -567,7 +603,7 @@ def generate_all(root: str,
             default counts (``DEFAULT_COUNTS``).
         counts: image counts overriding the style's, with the keys of
             ``DEFAULT_COUNTS`` (``pool``, ``coco_train``, ``coco_val``,
-            ``ade_train``, ``ade_val``).
+            ``ade_train``, ``ade_val``, ``imagenet_val``).
 
     Returns:
         dict: the summary written to ``summary.json``.
@@ -592,7 +628,8 @@ def generate_all(root: str,
         'imagenet': generate_imagenet(osp.join(root, 'imagenet'),
                                       num_images=n['pool'],
                                       num_classes=folders, seed=seed,
-                                      style=style),
+                                      style=style,
+                                      num_val=n['imagenet_val']),
         'coco': generate_coco(osp.join(root, 'coco'),
                               num_train=n['coco_train'],
                               num_val=n['coco_val'],

@@ -17,10 +17,14 @@ prefix alone, LoMaR's iRPE tables included, with:
 * ``out_indices`` feature maps ``[B, C, H/p, W/p]``, optional final norm
   or one LayerNorm per output (LocalMIM's tap norms, loadable from its
   checkpoints), drop path, layer scale, activation checkpointing;
+* for classification (mmpretrain's ``ImageClassifier``), the cls token or
+  the mean of the patch tokens (optionally through a new ``fc_norm``, MAE's
+  and BEiT's global pooling) instead of feature maps, and frozen stages
+  (linear probing);
 * loud loading: missing/unexpected keys logged, position tables resized, and
   an error when (almost) nothing of the backbone was loaded.
 """
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -36,6 +40,7 @@ from .utils import (pretrained_cfg, resize_beit_table, resize_pos_table,
                     sincos_pos_embed_2d)
 from .vit import VisionTransformer
 
+OUT_TYPES = ('featmap', 'cls_token', 'avg_featmap')
 POS_EMBEDS = ('none', 'sincos', 'learned', 'interpolated')
 POS_EMBED_INITS = ('trunc_normal', 'sincos')
 WEIGHT_INITS = ('xavier', 'trunc_normal')
@@ -43,7 +48,7 @@ WEIGHT_INITS = ('xavier', 'trunc_normal')
 
 @register_transfer_model()
 class MIMVisionTransformer(VisionTransformer):
-    """Plain ViT backbone for detection and segmentation.
+    """Plain ViT backbone for detection, segmentation and classification.
 
     Args:
         arch: ``'s'``, ``'b'``, ``'l'``, ``'h'`` or a dict.
@@ -86,7 +91,22 @@ class MIMVisionTransformer(VisionTransformer):
             attention except in ``global_blocks``.
         global_blocks: blocks with global attention when windowed.
         with_cls_token: keep the cls token (not with window attention).
-        out_indices: blocks whose outputs are returned as feature maps.
+        out_indices: blocks whose outputs are returned.
+        out_type: what is returned per output: ``'featmap'`` (default),
+            the grid tokens as ``[B, C, H/p, W/p]``; ``'cls_token'``, the
+            cls token ``[B, C]`` (mmpretrain's linear-probe feature; needs
+            ``with_cls_token``); ``'avg_featmap'``, the mean of the grid
+            tokens ``[B, C]`` (the cls token left out), then ``fc_norm``
+            when given.
+        fc_norm: with ``out_type='avg_featmap'``, a new LayerNorm on the
+            pooled feature, named ``fc_norm`` as in the MAE and LoMaR
+            authors' fine-tuning ViTs (their global pooling: ``norm`` is not
+            used there, so pair it with ``final_norm=False``); one output
+            only.
+        frozen_stages: freeze the patch embedding, the tokens, the
+            absolute position and the first ``frozen_stages`` blocks (no
+            gradient, kept in eval mode); ``depth`` freezes every parameter
+            of the backbone, its norms included (linear probing).
         final_norm: apply ``norm`` to the last block's output.
         tap_norms: give every output its own LayerNorm, named as LocalMIM's
             pretraining taps: ``tap_norms.<block>`` for inner blocks and the
@@ -115,6 +135,9 @@ class MIMVisionTransformer(VisionTransformer):
                  global_blocks: Sequence[int] = (),
                  with_cls_token: bool = True,
                  out_indices: Sequence[int] = (-1, ),
+                 out_type: str = 'featmap',
+                 fc_norm: bool = False,
+                 frozen_stages: int = 0,
                  final_norm: bool = False,
                  tap_norms: bool = False,
                  drop_path_rate: float = 0.,
@@ -168,8 +191,66 @@ class MIMVisionTransformer(VisionTransformer):
             str(i): nn.LayerNorm(self.embed_dims, eps=norm_eps)
             for i in self.out_indices if i != self.depth - 1
         }) if tap_norms else None
+        self.out_type = out_type
+        self._check_output_options(fc_norm, frozen_stages)
+        self.fc_norm = nn.LayerNorm(self.embed_dims, eps=norm_eps) \
+            if fc_norm else None
         self.min_loaded = min_loaded
         self._freeze_unused()
+        self.frozen_stages = frozen_stages
+        self._freeze_stages()
+
+    def _check_output_options(self, fc_norm: bool,
+                              frozen_stages: int) -> None:
+        """Errors naming the key for output settings that are unknown or
+        would do nothing."""
+        if self.out_type not in OUT_TYPES:
+            raise ValueError(f'out_type must be one of {OUT_TYPES}, got '
+                             f'{self.out_type!r}')
+        if self.out_type == 'cls_token' and not self.with_cls_token:
+            raise ValueError("out_type='cls_token' needs with_cls_token=True")
+        if fc_norm and (self.out_type != 'avg_featmap'
+                        or len(self.out_indices) != 1):
+            raise ValueError(
+                "fc_norm normalises the pooled feature of out_type="
+                "'avg_featmap' with one output; got out_type="
+                f'{self.out_type!r}, out_indices {tuple(self.out_indices)}')
+        if not (isinstance(frozen_stages, int)
+                and 0 <= frozen_stages <= self.depth):
+            raise ValueError(f'frozen_stages must be an int in [0, '
+                             f'{self.depth}] (the depth), got '
+                             f'{frozen_stages!r}')
+
+    def _frozen_modules(self) -> List[nn.Module]:
+        """The modules ``frozen_stages`` freezes (kept in eval mode): the
+        whole backbone when it is ``depth``."""
+        if not self.frozen_stages:
+            return []
+        if self.frozen_stages == self.depth:
+            return [self]
+        return [self.patch_embed, *self.blocks[:self.frozen_stages]]
+
+    def _freeze_stages(self) -> None:
+        """Stop the gradients of what ``frozen_stages`` freezes: the
+        modules of :meth:`_frozen_modules` and the backbone's own tokens and
+        position table."""
+        if not self.frozen_stages:
+            return
+        for param in self.parameters(recurse=False):
+            param.requires_grad_(False)
+        for module in self._frozen_modules():
+            # nn.Module's own train(): this class's would recurse
+            nn.Module.train(module, False)
+            for param in module.parameters():
+                param.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> 'MIMVisionTransformer':
+        """Set the mode, keeping the frozen stages in eval mode (no drop
+        path in them while the rest trains)."""
+        super().train(mode)
+        for module in self._frozen_modules():
+            nn.Module.train(module, False)
+        return self
 
     def _freeze_unused(self) -> None:
         """Stop gradients of parameters the outputs do not depend on.
@@ -195,7 +276,9 @@ class MIMVisionTransformer(VisionTransformer):
         self.frozen_unused = [name for name, _ in unused]
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Feature maps ``[B, C, ceil(H/p), ceil(W/p)]`` of ``out_indices``.
+        """One output per block of ``out_indices``: feature maps
+        ``[B, C, ceil(H/p), ceil(W/p)]``, or ``[B, C]`` features when
+        ``out_type`` is ``'cls_token'`` or ``'avg_featmap'``.
         """
         b = x.shape[0]
         tokens, grid = self.embed(x)
@@ -214,8 +297,15 @@ class MIMVisionTransformer(VisionTransformer):
                 out = self.norm(out)
             elif self.tap_norms is not None:
                 out = self.tap_norms[str(i)](out)
-            out = out[:, prefix:].transpose(1, 2).reshape(
-                b, self.embed_dims, *grid)
+            if self.out_type == 'cls_token':
+                out = out[:, 0]
+            elif self.out_type == 'avg_featmap':
+                out = out[:, prefix:].mean(dim=1)
+                if self.fc_norm is not None:
+                    out = self.fc_norm(out)
+            else:
+                out = out[:, prefix:].transpose(1, 2).reshape(
+                    b, self.embed_dims, *grid)
             outs.append(out.contiguous())
         return tuple(outs)
 

@@ -4,7 +4,9 @@
         [--out-md FILE] [--out-json FILE]
 
 A RUN is the folder ``tools/transfer.py`` writes for one pretrained
-checkpoint (``meta.json``, ``det/``, ``seg/``, ``seg_ms-flip/``); see
+checkpoint (``meta.json``, ``det/``, ``seg/``, ``seg_ms-flip/``), plus the
+ImageNet classification work dirs ``cls/`` and ``cls_linear/`` (top-1,
+docs/classification.md); see
 ``--help``, docs/tools.md and :mod:`mim_pretrain.apis.results`, which reads
 them.
 """

@@ -2,7 +2,9 @@
 
     python tools/data/generate_data.py [--out data] [--seed 0] [--scale 1]
 
-writes ``data/imagenet`` (pretraining image folder), ``data/coco``
+writes ``data/imagenet`` (``train/`` + ``meta/train.txt``: the pretraining
+and classification training images; ``val/`` + ``meta/val.txt``: the
+classification validation images), ``data/coco``
 (instances_{train,val}2017.json + images) and ``data/ade/ADEChallengeData2016``
 (images + label PNGs), and ``data/summary.json``. The same seed writes the
 same files. The configs of this repository read these paths by default. The

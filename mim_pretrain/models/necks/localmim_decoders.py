@@ -155,7 +155,8 @@ class LocalMIMDecoders(BaseModule):
             raise ValueError(f'{len(taps)} encoder taps for {n} decoders')
         if isinstance(ids_restore, torch.Tensor):
             ids_restore = [ids_restore] * n
-        if isinstance(grid[0], int):
+        # one (h, w) for every tap; h may be a 0-d tensor under jit tracing
+        if not isinstance(grid[0], (tuple, list)):
             grid = [grid] * n
         return [dec(t, ids, g) for dec, t, ids, g in zip(
             self.decoders, taps, ids_restore, grid)]

@@ -51,3 +51,8 @@ train_dataloader = dict(
     dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
+
+# COCO train2017 holds a few boxes that mmdet's CocoDataset drops without a
+# word (under a pixel, zero area); drop them as upstream does, counted in the
+# log (docs/troubleshooting.md, "Data checks")
+data_checks = dict(invalid_boxes='skip')

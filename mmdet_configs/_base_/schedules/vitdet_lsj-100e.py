@@ -11,8 +11,7 @@
 # evaluation every 5000 iterations as upstream.
 # Departs from mmdet's ViTDet in: the exact-resume iteration loop and the
 # FiniteLossHook of this repository's runtime (reliability, same training);
-# fused AdamW (the same update in one kernel); no TensorboardVisBackend
-# (tensorboard is not in the pinned stack; the scalars are in vis_data/).
+# fused AdamW (the same update in one kernel).
 _base_ = '../default_runtime.py'
 
 optim_wrapper = dict(
@@ -66,6 +65,14 @@ log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 
 # 16 GPUs x 4 images; tools/train.py --auto-scale-lr rescales other totals
 auto_scale_lr = dict(base_batch_size=64)
+
+# TensorBoard events beside the local scalars (vis_data/), as upstream
+vis_backends = [
+    dict(type='LocalVisBackend'),
+    dict(type='TensorboardVisBackend')
+]
+visualizer = dict(
+    type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 
 # upstream's DDP hook, after the repository's FiniteLossHook
 custom_hooks = _base_.custom_hooks + [dict(type='Fp16CompressionHook')]
