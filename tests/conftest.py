@@ -71,3 +71,16 @@ def build_model(path: str, **options):
     registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
     with DefaultScope.overwrite_default_scope(scope):
         return registry.build(cfg.model), cfg
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Upstream inferencers and runners set a process-wide default scope
+    (``init_default_scope``); a test must not leave one behind, or the next
+    test's ``mmpretrain`` registry lookups go to another package's tree
+    (which test runs next in a worker changes with pytest-xdist)."""
+    from mmengine.registry import DefaultScope
+    before = set(DefaultScope._instance_dict)
+    yield
+    for name in [n for n in DefaultScope._instance_dict if n not in before]:
+        DefaultScope._instance_dict.pop(name)
