@@ -19,7 +19,8 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from mmpretrain.registry import MODELS
 
 from mim_pretrain import compat
-from mim_pretrain.apis import (DetectionInferencer, ReconstructionInferencer,
+from mim_pretrain.apis import (ClassificationInferencer, DetectionInferencer,
+                               ReconstructionInferencer,
                                SegmentationInferencer, demo_main,
                                extract_weights, init_inferencer)
 
@@ -32,6 +33,8 @@ SWIN_DET_CFG = ('mmdet_configs/localmim_swin/mask-rcnn_swin-tiny-w3_'
 SWIN_SEG_CFG = ('mmseg_configs/localmim_swin/upernet_swin-tiny-w3_'
                 'localmim-pt_1xb4-200i_synthetic.py')
 MAE_CFG = 'mmpretrain_configs/mae/mae_vit-tiny-p8_1xb32-20e_synthetic.py'
+CLS_CFG = ('mmpretrain_configs/lomar/benchmarks/lomar_vit-tiny-p8_ft-1xb32-'
+           '10e_synthetic.py')
 # names unlike the configs' own, so that they can only come from the
 # checkpoint
 CKPT_CLASSES = ('disc', 'box', 'tri', 'star5', 'donut', 'plus')
@@ -76,6 +79,13 @@ def ckpts(tmp_path_factory):
         mae = MODELS.build(dict(cfg.model,
                                 data_preprocessor=cfg.data_preprocessor))
     out['mae'] = _full_checkpoint(folder / 'mae.pth', mae, classes=None)
+    cfg = Config.fromfile(osp.join(REPO, CLS_CFG))
+    cfg.model.backbone.pop('init_cfg')  # no pretraining file here
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        cls = MODELS.build(dict(cfg.model,
+                                data_preprocessor=cfg.data_preprocessor))
+    cls.init_weights()
+    out['cls'] = _full_checkpoint(folder / 'cls.pth', cls)
     return out
 
 
@@ -278,3 +288,40 @@ def test_demo_bad_inputs_are_named(ckpts, image, tmp_path, repo_root):
     inferencer = init_inferencer(det, ckpts['det'], device='cpu')
     with pytest.raises(FileNotFoundError, match='image not found'):
         inferencer(missing)
+
+
+def test_classification_inferencer(ckpts, image, tmp_path, repo_root):
+    """mmpretrain's inferencer on a fine-tuning config: the checkpoint's
+    class names, scores that are the model's own softmax, a drawing; a
+    checkpoint whose class list does not fit the head is refused."""
+    inferencer = init_inferencer(osp.join(repo_root, CLS_CFG), ckpts['cls'],
+                                 device='cpu')
+    assert isinstance(inferencer, ClassificationInferencer)
+    assert tuple(inferencer.classes) == CKPT_CLASSES
+    show = str(tmp_path / 'vis')
+    (result, ) = inferencer(image, show_dir=show)
+    scores = np.asarray(result['pred_scores'])
+    assert scores.shape == (len(CKPT_CLASSES), )
+    assert scores.sum() == pytest.approx(1.0, abs=1e-4)
+    assert result['pred_class'] == CKPT_CLASSES[int(scores.argmax())]
+    assert osp.isfile(osp.join(show, 'scene.png'))
+    # the weights are the checkpoint's (loaded strictly, not the init_cfg)
+    saved = torch.load(ckpts['cls'], weights_only=False)['state_dict']
+    for key, value in inferencer.model.state_dict().items():
+        assert torch.equal(value.cpu(), saved[key]), key
+    # ImageNet's 1000 names for a 6-class head: refused, naming both
+    wrong = _full_checkpoint(
+        tmp_path / 'wrong.pth', inferencer.model,
+        classes=tuple(f'c{i}' for i in range(1000)), palette=None)
+    with pytest.raises(ValueError, match='are 1000 .* predicts 6 classes'):
+        init_inferencer(osp.join(repo_root, CLS_CFG), wrong, device='cpu')
+
+
+def test_demo_names_the_class(ckpts, image, tmp_path, repo_root, capsys):
+    out = str(tmp_path / 'out')
+    written = demo_main([osp.join(repo_root, CLS_CFG), ckpts['cls'], image,
+                         '--out-dir', out, '--device', 'cpu'])
+    assert written == [osp.join(out, 'vis', 'scene.png')]
+    assert osp.isfile(written[0])
+    printed = capsys.readouterr().out
+    assert any(f'scene.jpg: {name} (' in printed for name in CKPT_CLASSES)

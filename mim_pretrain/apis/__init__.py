@@ -1,9 +1,10 @@
 """Entry points of the command-line tools, and the steps of the pretrain ->
 transfer -> results pipeline as functions."""
 from .data import build_generate_parser, generate_data_main
-from .inference import (DetectionInferencer, ReconstructionInferencer,
-                        SegmentationInferencer, build_demo_parser,
-                        check_images, demo_main, init_inferencer)
+from .inference import (ClassificationInferencer, DetectionInferencer,
+                        ReconstructionInferencer, SegmentationInferencer,
+                        build_demo_parser, check_images, demo_main,
+                        init_inferencer)
 from .main_job import (BUDGET_CONFIGS, PRETRAIN, build_main_job_parser,
                        main_job_main)
 from .pictures import (build_plot_parser, contact_sheet, find_scalars,
@@ -44,6 +45,7 @@ __all__ = [
     'build_reconstruction_parser', 'visualize_reconstruction_main',
     'build_generate_parser', 'generate_data_main', 'init_inferencer',
     'DetectionInferencer', 'SegmentationInferencer',
+    'ClassificationInferencer',
     'ReconstructionInferencer', 'check_images', 'build_demo_parser',
     'demo_main'
 ]

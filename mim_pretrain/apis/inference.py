@@ -9,14 +9,17 @@ and ``tools/demo.py``.
 
 * ``mmdet``: :class:`DetectionInferencer`, mmdet's ``DetInferencer``;
 * ``mmseg``: :class:`SegmentationInferencer`, mmseg's ``MMSegInferencer``;
-* ``mmpretrain``: :class:`ReconstructionInferencer`, which draws what a
-  LoMaR, LocalMIM or MAE model reconstructs (the grids of
+* ``mmpretrain`` with an ``ImageClassifier`` (the fine-tuning and
+  linear-probe configs): :class:`ClassificationInferencer`, mmpretrain's
+  ``ImageClassificationInferencer``;
+* ``mmpretrain`` pretraining: :class:`ReconstructionInferencer`, which
+  draws what a LoMaR, LocalMIM or MAE model reconstructs (the grids of
   ``tools/analysis/visualize_reconstruction.py``). mmpretrain has no
   inferencer for masked image modeling: its ``FeatureExtractor`` needs a
   ``test_dataloader``, which pretraining configs do not have, and draws
   nothing.
 
-The first two are the upstream inferencers, unchanged in use, with what
+The first three are the upstream inferencers, unchanged in use, with what
 this toolkit's configs and checkpoints need on top:
 
 * the checkpoint the caller names is trusted for full (pickle) loading, as
@@ -41,6 +44,7 @@ this toolkit's configs and checkpoints need on top:
 import argparse
 import copy
 import logging
+import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -52,6 +56,9 @@ from mmdet.apis import DetInferencer
 from mmengine.config import Config, DictAction
 from mmengine.fileio import dump
 from mmengine.logging import print_log
+from mmengine.registry import DefaultScope
+from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
+from mmpretrain.apis import ImageClassificationInferencer
 from mmseg.apis import MMSegInferencer
 
 from .. import compat
@@ -164,10 +171,10 @@ def _with_meta(checkpoint: dict, dataset_meta: dict) -> dict:
 
 
 def _model_num_classes(model: torch.nn.Module) -> Optional[int]:
-    """The class count of a Mask R-CNN / UperNet style model, or None when
-    the model has no head that states one."""
+    """The class count of a Mask R-CNN, UperNet or classifier, or None
+    when the model has no head that states one."""
     for owner, attr in (('roi_head', 'bbox_head'), ('decode_head', None),
-                        ('bbox_head', None)):
+                        ('bbox_head', None), ('head', None)):
         head = getattr(model, owner, None)
         if head is not None and attr is not None:
             head = getattr(head, attr, None)
@@ -336,6 +343,64 @@ class SegmentationInferencer(MMSegInferencer):
         return listed
 
 
+class ClassificationInferencer(ImageClassificationInferencer):
+    """mmpretrain's ``ImageClassificationInferencer`` for this toolkit's
+    fine-tuning and linear-probe configs and their checkpoints (see the
+    module docstring for what it adds).
+
+    Upstream builds the model and loads the checkpoint non-strictly in
+    ``get_model``; here the model is built in mmpretrain's scope, the
+    named checkpoint is checked to fit and loaded strictly, and the class
+    names come from the checkpoint or the config's test dataset, before
+    upstream takes the built model.
+
+    Args:
+        model: the config (file or loaded); its model an ``ImageClassifier``.
+        weights: the checkpoint; trusted for full loading.
+        device: the torch device; None: ``'cuda'`` when available, else
+            ``'cpu'``.
+        **kwargs: other arguments of ``ImageClassificationInferencer``
+            (``classes``).
+    """
+
+    def __init__(self, model: Union[str, Config], weights: str,
+                 device: Optional[str] = None, **kwargs) -> None:
+        from mmpretrain.registry import DATASETS, MODELS
+        if not weights:
+            raise ValueError('a checkpoint is needed: upstream would predict '
+                             'with randomly initialised weights')
+        cfg = model if isinstance(model, Config) else Config.fromfile(model)
+        cfg = copy.deepcopy(cfg)
+        _inference_pipeline(cfg)
+        model_cfg = copy.deepcopy(cfg.model)
+        model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
+        # the backbone's pretrained init_cfg would load (and log) weights
+        # that the checkpoint replaces
+        model_cfg.get('backbone', {}).pop('init_cfg', None)
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            classifier = MODELS.build(model_cfg)
+        checkpoint = _load_checkpoint(weights, map_location='cpu')
+        _check_state_matches(classifier, checkpoint, weights, cfg.filename)
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            dataset_meta = _dataset_meta(checkpoint, cfg, DATASETS, weights,
+                                         classifier)
+        state = checkpoint_state_dict(checkpoint)
+        load_state_dict(classifier, {
+            k[len('module.'):] if k.startswith('module.') else k: v
+            for k, v in state.items()
+        }, strict=True)
+        classifier._dataset_meta = dataset_meta
+        classifier._config = cfg
+        classifier._metainfo = None
+        device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+        super().__init__(model=classifier.to(device), pretrained=False,
+                         device=device, **kwargs)
+
+    def preprocess(self, inputs: list, batch_size: int = 1):
+        check_images(inputs)
+        return super().preprocess(inputs, batch_size=batch_size)
+
+
 class ReconstructionInferencer:
     """Draws what a pretraining model (LoMaR, LocalMIM, MAE) reconstructs:
     one grid per image, as ``tools/analysis/visualize_reconstruction.py``.
@@ -419,7 +484,7 @@ class ReconstructionInferencer:
 
 
 Inferencer = Union[DetectionInferencer, SegmentationInferencer,
-                   ReconstructionInferencer]
+                   ClassificationInferencer, ReconstructionInferencer]
 
 
 def init_inferencer(config: Union[str, Config],
@@ -441,8 +506,9 @@ def init_inferencer(config: Union[str, Config],
     Returns:
         :class:`DetectionInferencer` for mmdet configs,
         :class:`SegmentationInferencer` for mmseg configs,
-        :class:`ReconstructionInferencer` for mmpretrain (pretraining)
-        configs.
+        :class:`ClassificationInferencer` for mmpretrain configs of an
+        ``ImageClassifier``, :class:`ReconstructionInferencer` for
+        mmpretrain pretraining configs.
 
     Raises:
         FileNotFoundError: the config or the checkpoint does not exist.
@@ -467,6 +533,9 @@ def init_inferencer(config: Union[str, Config],
     if task == 'mmseg':
         return SegmentationInferencer(cfg, checkpoint, device=device,
                                       **kwargs)
+    if cfg.model.get('type') == 'ImageClassifier':
+        return ClassificationInferencer(cfg, checkpoint, device=device,
+                                        **kwargs)
     return ReconstructionInferencer(cfg, checkpoint, device=device, **kwargs)
 
 
@@ -479,8 +548,9 @@ def build_demo_parser() -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(
         description='Draw the predictions of a model on images: detections '
-        '(mmdet configs), segmentations (mmseg configs) or reconstructions '
-        '(pretraining configs).')
+        '(mmdet configs), segmentations (mmseg configs), the class '
+        '(classification configs) or reconstructions (pretraining '
+        'configs).')
     parser.add_argument('config', help='the config file')
     parser.add_argument('checkpoint', help='the checkpoint (a training '
                         'checkpoint or an extracted weights file)')
@@ -555,6 +625,15 @@ def demo_main(argv: Optional[List[str]] = None) -> List[str]:
         written += [osp.join(args.out_dir, 'pred',
                              f'{first + i:08d}_pred.png')
                     for i in range(len(args.images))]
+    elif isinstance(inferencer, ClassificationInferencer):
+        os.makedirs(vis_dir, exist_ok=True)  # upstream makes one level only
+        results = inferencer(args.images, show_dir=vis_dir)
+        written = [osp.join(vis_dir,
+                            osp.splitext(osp.basename(p))[0] + '.png')
+                   for p in args.images]
+        for path, result in zip(args.images, results):
+            print(f'{path}: {result["pred_class"]} '
+                  f'({result["pred_score"]:.3f})')
     else:
         written = inferencer(args.images, out_dir=args.out_dir)['out_files']
     for path in written:

@@ -16,6 +16,10 @@ synthetic_classification = dict(
     # the resize-then-crop test of the full configs, 256 -> 224, at 96 px
     test_resize=110,
     num_classes=6,
+    # the class folders of data/imagenet (the ImageNet dataset would name
+    # ImageNet's 1000 classes, and checkpoints and inference would carry them)
+    classes=('n00000000', 'n00000001', 'n00000002', 'n00000003', 'n00000004',
+             'n00000005'),
     batch_size=32,
     warmup_epochs=1,
     train_cfg=dict(max_epochs=10, val_interval=5),

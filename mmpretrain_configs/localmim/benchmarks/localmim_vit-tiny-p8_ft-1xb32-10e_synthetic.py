@@ -20,8 +20,7 @@ num_classes = 6  # = synthetic_classification.num_classes
 model = dict(
     backbone=dict(
         # the parent's arch is a name ('b'), not a dict
-        arch=dict(
-            _delete_=True, embed_dims=embed_dims, depth=4, num_heads=3),
+        arch=dict(_delete_=True, embed_dims=embed_dims, depth=4, num_heads=3),
         patch_size=8,
         img_size=img_size,
         pretrain_img_size=img_size,
@@ -36,19 +35,23 @@ data_preprocessor = dict(num_classes=num_classes)
 train_dataloader = dict(
     batch_size=_base_.synthetic_classification.batch_size,
     num_workers=2,
-    dataset=dict(pipeline=[
-        dict(t, scale=img_size) if t.type == 'RandomResizedCrop' else t
-        for t in _base_.train_dataloader.dataset.pipeline
-    ]))
+    dataset=dict(
+        classes=_base_.synthetic_classification.classes,
+        pipeline=[
+            dict(t, scale=img_size) if t.type == 'RandomResizedCrop' else t
+            for t in _base_.train_dataloader.dataset.pipeline
+        ]))
 val_dataloader = dict(
     batch_size=_base_.synthetic_classification.batch_size,
     num_workers=2,
-    dataset=dict(pipeline=[
-        dict(t, scale=_base_.synthetic_classification.test_resize)
-        if t.type == 'ResizeEdge' else
-        dict(t, crop_size=img_size) if t.type == 'CenterCrop' else t
-        for t in _base_.val_dataloader.dataset.pipeline
-    ]))
+    dataset=dict(
+        classes=_base_.synthetic_classification.classes,
+        pipeline=[
+            dict(t, scale=_base_.synthetic_classification.test_resize)
+            if t.type == 'ResizeEdge' else
+            dict(t, crop_size=img_size) if t.type == 'CenterCrop' else t
+            for t in _base_.val_dataloader.dataset.pipeline
+        ]))
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(
