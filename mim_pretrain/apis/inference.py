@@ -65,7 +65,7 @@ from .. import compat
 from ..converters.io import checkpoint_state_dict
 from ..datasets.transforms import truncation_error
 from .reconstruction import DRAWERS, _grid, _train_size, build_model
-from .run import task_of
+from .run import check_state_matches, task_of
 
 # the image loaders of this toolkit's pipelines -> the upstream one they
 # extend, which the upstream inferencers look for by name
@@ -121,44 +121,6 @@ def _inference_pipeline(cfg: Config) -> None:
             step = dict(step, type=LOADERS[kind])
         kept.append(step)
     cfg.test_dataloader.dataset.pipeline = kept
-
-
-def _check_state_matches(model: torch.nn.Module, checkpoint: dict,
-                         path: str, config: str) -> None:
-    """Raise when a loaded checkpoint does not fit the model.
-
-    Args:
-        model: the freshly built model.
-        checkpoint: the loaded checkpoint.
-        path: its file, for the messages.
-        config: the config's file, for the messages.
-
-    Raises:
-        RuntimeError: lists the model keys missing from the checkpoint and
-            the keys of other shapes (first 20 of each), with counts.
-    """
-    state = checkpoint_state_dict(checkpoint)
-    if not isinstance(state, dict):
-        raise RuntimeError(f'{path}: holds no state dict')
-    state = {k[len('module.'):] if k.startswith('module.') else k: v
-             for k, v in state.items()}
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    shapes = [f'{k}: checkpoint {tuple(state[k].shape)} vs model '
-              f'{tuple(v.shape)}' for k, v in own.items()
-              if k in state and hasattr(state[k], 'shape')
-              and tuple(state[k].shape) != tuple(v.shape)]
-    if not missing and not shapes:
-        return
-    lines = [f'{path} does not fit the model of {config} '
-             f'({type(model).__name__}): it was written for another '
-             'architecture or config.']
-    if missing:
-        lines.append(f'{len(missing)} of {len(own)} model keys are missing '
-                     f'from the checkpoint: {missing[:20]}')
-    if shapes:
-        lines.append(f'{len(shapes)} keys have other shapes: {shapes[:20]}')
-    raise RuntimeError('\n'.join(lines))
 
 
 def _with_meta(checkpoint: dict, dataset_meta: dict) -> dict:
@@ -254,7 +216,7 @@ class DetectionInferencer(DetInferencer):
         """Upstream's loading after checking the checkpoint fits, with the
         class names of the checkpoint or config (not COCO's)."""
         from mmdet.registry import DATASETS
-        _check_state_matches(model, checkpoint, self._weights, cfg.filename)
+        check_state_matches(model, checkpoint, self._weights, cfg.filename)
         dataset_meta = _dataset_meta(checkpoint, cfg, DATASETS,
                                      self._weights, model)
         super()._load_weights_to_model(
@@ -313,7 +275,7 @@ class SegmentationInferencer(MMSegInferencer):
         class names and palette of the checkpoint or config (not
         Cityscapes')."""
         from mmseg.registry import DATASETS
-        _check_state_matches(model, checkpoint, self._weights, cfg.filename)
+        check_state_matches(model, checkpoint, self._weights, cfg.filename)
         dataset_meta = _dataset_meta(checkpoint, cfg, DATASETS,
                                      self._weights, model)
         classes = dataset_meta['classes']
@@ -380,7 +342,7 @@ class ClassificationInferencer(ImageClassificationInferencer):
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             classifier = MODELS.build(model_cfg)
         checkpoint = _load_checkpoint(weights, map_location='cpu')
-        _check_state_matches(classifier, checkpoint, weights, cfg.filename)
+        check_state_matches(classifier, checkpoint, weights, cfg.filename)
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             dataset_meta = _dataset_meta(checkpoint, cfg, DATASETS, weights,
                                          classifier)

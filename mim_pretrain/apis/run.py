@@ -29,7 +29,7 @@ import logging
 import os
 import os.path as osp
 import re
-from typing import Dict, List, Optional
+from typing import Any, List, Optional
 
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
@@ -313,19 +313,24 @@ def latest_checkpoint(work_dir: str) -> Optional[str]:
     return found[-1]
 
 
-def check_checkpoint_matches(model: torch.nn.Module, path: str) -> None:
-    """Raise when a checkpoint does not fit the model it is loaded into.
+def check_state_matches(model: torch.nn.Module, checkpoint: Any, path: str,
+                        config: Optional[str] = None) -> None:
+    """Raise when a loaded checkpoint does not fit the model.
 
     Args:
         model: the model (unwrapped).
-        path: the checkpoint (``state_dict`` inside, or a bare state dict).
+        checkpoint: the loaded checkpoint (``state_dict`` inside, or a bare
+            state dict).
+        path: its file, for the messages.
+        config: the config's file, for the messages (None: "this config").
 
     Raises:
         RuntimeError: lists the model's keys missing from the checkpoint and
             the keys whose shapes differ (first 20 of each), with counts.
     """
-    ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
-    state: Dict[str, torch.Tensor] = checkpoint_state_dict(ckpt)
+    state = checkpoint_state_dict(checkpoint)
+    if not isinstance(state, dict):
+        raise RuntimeError(f'{path}: holds no state dict')
     state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
     own = model.state_dict()
     missing = [k for k in own if k not in state]
@@ -340,7 +345,7 @@ def check_checkpoint_matches(model: torch.nn.Module, path: str) -> None:
                       f'used by the model: {unexpected[:10]}',
                       logger='current')
         return
-    lines = [f'{path} does not match the model of this config '
+    lines = [f'{path} does not fit the model of {config or "this config"} '
              f'({type(model).__name__}): it was written for another '
              'architecture or config.']
     if missing:
@@ -349,6 +354,19 @@ def check_checkpoint_matches(model: torch.nn.Module, path: str) -> None:
     if shapes:
         lines.append(f'{len(shapes)} keys have other shapes: {shapes[:20]}')
     raise RuntimeError('\n'.join(lines))
+
+
+def check_checkpoint_matches(model: torch.nn.Module, path: str) -> None:
+    """Load ``path`` and raise when it does not fit the model
+    (:func:`check_state_matches`).
+
+    Args:
+        model: the model (unwrapped).
+        path: the checkpoint file.
+    """
+    check_state_matches(
+        model, CheckpointLoader.load_checkpoint(path, map_location='cpu'),
+        path)
 
 
 def train_main(argv: Optional[List[str]] = None) -> Runner:
