@@ -105,6 +105,19 @@ def test_extract_weights_returns_what_it_wrote(tmp_path):
         extract_weights(str(full), out, 'neck.')
 
 
+def test_extract_weights_half_keeps_integer_tensors(tmp_path):
+    full = tmp_path / 'full.pth'
+    torch.save({'state_dict': {'backbone.w': torch.full((2, ), 1 / 3),
+                               'backbone.idx': torch.arange(3)}}, full)
+    out = str(tmp_path / 'half.pth')
+    extract_weights(str(full), out, 'backbone.', half=True)
+    saved = torch.load(out, weights_only=True)['state_dict']
+    assert saved['backbone.w'].dtype == torch.float16
+    assert torch.allclose(saved['backbone.w'].float(),
+                          torch.full((2, ), 1 / 3), atol=1e-3)
+    assert saved['backbone.idx'].dtype == torch.int64
+
+
 def test_last_checkpoint_reads_mmengines_record(tmp_path):
     with pytest.raises(SystemExit, match='training wrote no checkpoint'):
         last_checkpoint(str(tmp_path))

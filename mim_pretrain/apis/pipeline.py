@@ -133,7 +133,8 @@ def batch_per_gpu(config: str, gpus: int) -> int:
 
 
 def extract_weights(checkpoint: str, out: str, prefix: str = '',
-                    strip_prefix: bool = False) -> Dict[str, torch.Tensor]:
+                    strip_prefix: bool = False,
+                    half: bool = False) -> Dict[str, torch.Tensor]:
     """Write the tensors of a full training checkpoint to a plain file.
 
     The file (``{'state_dict': ..., 'meta': ...}``, tensors and plain meta
@@ -147,6 +148,8 @@ def extract_weights(checkpoint: str, out: str, prefix: str = '',
         out: the weights file to write.
         prefix: keep only keys that start with this (e.g. ``'backbone.'``).
         strip_prefix: remove ``prefix`` from the kept keys.
+        half: write floating-point tensors as float16 (half the file; a
+            model loading the file casts them back to its own dtype).
 
     Returns:
         dict: the tensors written, by key.
@@ -159,6 +162,8 @@ def extract_weights(checkpoint: str, out: str, prefix: str = '',
     for key, value in state.items():
         if not torch.is_tensor(value) or not key.startswith(prefix):
             continue
+        if half and value.is_floating_point():
+            value = value.half()
         kept[key[len(prefix):] if strip_prefix else key] = value
     if not kept:
         raise SystemExit(f'{checkpoint}: no tensor key starts with '

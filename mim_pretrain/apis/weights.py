@@ -19,7 +19,7 @@ def build_extract_parser() -> argparse.ArgumentParser:
 
     Returns:
         argparse.ArgumentParser: ``CHECKPOINT OUT [--prefix P]
-        [--strip-prefix]``.
+        [--strip-prefix] [--half]``.
     """
     parser = argparse.ArgumentParser(
         description='Write the state dict of a full checkpoint to a plain '
@@ -34,6 +34,10 @@ def build_extract_parser() -> argparse.ArgumentParser:
         '--strip-prefix',
         action='store_true',
         help='remove --prefix from the kept keys')
+    parser.add_argument(
+        '--half',
+        action='store_true',
+        help='write floating-point tensors as float16 (half the size)')
     return parser
 
 
@@ -53,7 +57,7 @@ def extract_weights_main(
     """
     args = build_extract_parser().parse_args(argv)
     kept = extract_weights(args.checkpoint, args.out, args.prefix,
-                           args.strip_prefix)
+                           args.strip_prefix, args.half)
     print(f'wrote {len(kept)} tensors to {args.out}')
     return kept
 
