@@ -14,6 +14,7 @@ PY_TOOLS = ['train.py', 'test.py', 'main_job.py', 'data/generate_data.py',
             'model_converters/convert_checkpoint.py',
             'analysis/visualize_reconstruction.py', 'demo.py',
             'analysis/get_flops.py', 'analysis/collect_results.py',
+            'analysis/check_transfer.py',
             'benchmarks/data_checks.py']
 SH_TOOLS = ['dist_train.sh', 'dist_test.sh', 'slurm_train.sh',
             'slurm_test.sh']

@@ -23,6 +23,9 @@ from .run import (build_test_parser, build_train_parser, setup_test_config,
 from .schedules import (budget_options, epoch_options, find_scheduler,
                         transfer_options)
 from .transfer import build_transfer_parser, transfer_main
+from .transfer_check import (build_check_parser, carries, check_transfer,
+                             check_transfer_main, fine_tune_losses,
+                             reverse_blocks)
 from .weights import (build_convert_parser, build_extract_parser,
                       convert_checkpoint_main, extract_weights_main)
 
@@ -47,5 +50,6 @@ __all__ = [
     'DetectionInferencer', 'SegmentationInferencer',
     'ClassificationInferencer',
     'ReconstructionInferencer', 'check_images', 'build_demo_parser',
-    'demo_main'
+    'demo_main', 'check_transfer', 'fine_tune_losses', 'reverse_blocks',
+    'carries', 'build_check_parser', 'check_transfer_main'
 ]

@@ -642,3 +642,60 @@ def generate_all(root: str,
     with open(osp.join(root, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     return summary
+
+
+def generate_texture_ade20k(out_dir: str,
+                            num_train: int = 64,
+                            num_val: int = 32,
+                            size: int = 96,
+                            seed: int = 0) -> Dict:
+    """Write an ADE20K-layout dataset whose classes are textures.
+
+    Every image is cut at a random point into four rectangles, each filled
+    with one of ``TEXTURES`` in two random colours; a pixel's label is its
+    rectangle's texture (``TEXTURES[i]`` is written as ``ADE_CLASS_NAMES[i]``,
+    so the last class never occurs). Colour says nothing about the class and
+    a texture's phase and period vary, so a linear read-out of the pixels
+    does not separate the classes, while an encoder that learned to
+    reconstruct the textured scenes of the pretraining pool has features
+    for them: the data of :mod:`mim_pretrain.apis.transfer_check`.
+
+    Args:
+        out_dir: the data root (created); ``ADEChallengeData2016`` goes in it.
+        num_train: number of training images.
+        num_val: number of validation images.
+        size: image side (px).
+        seed: random seed; the same seed writes the same files.
+
+    Returns:
+        dict: per split the number of images, and the classes.
+    """
+    rng = np.random.default_rng(seed + 7)
+    ids = ade20k_label_ids()
+    root = osp.join(out_dir, 'ADEChallengeData2016')
+    summary = {'classes': list(ADE_CLASS_NAMES[:len(TEXTURES)]),
+               'textures': list(TEXTURES)}
+    for split, num in (('training', num_train), ('validation', num_val)):
+        img_dir = osp.join(root, 'images', split)
+        ann_dir = osp.join(root, 'annotations', split)
+        os.makedirs(img_dir, exist_ok=True)
+        os.makedirs(ann_dir, exist_ok=True)
+        for i in range(num):
+            img = np.zeros((size, size, 3))
+            seg = np.zeros((size, size), np.uint8)
+            cy, cx = rng.integers(size // 3, 2 * size // 3 + 1, size=2)
+            for ys in (slice(0, cy), slice(cy, size)):
+                for xs in (slice(0, cx), slice(cx, size)):
+                    k = int(rng.integers(len(TEXTURES)))
+                    h, w = ys.stop - ys.start, xs.stop - xs.start
+                    img[ys, xs] = _texture(TEXTURES[k], _random_colour(rng),
+                                           h, w, rng,
+                                           second=_random_colour(rng))
+                    seg[ys, xs] = ids[k]
+            stem = f'ADE_{split[:5]}_texture_{i + 1:08d}'
+            _write_jpg(osp.join(img_dir, stem + '.jpg'),
+                       np.clip(img, 0, 255).astype(np.uint8))
+            if not cv2.imwrite(osp.join(ann_dir, stem + '.png'), seg):
+                raise OSError(f'could not write {ann_dir}/{stem}.png')
+        summary[split] = {'num_images': num}
+    return summary
