@@ -1,7 +1,8 @@
 """The transfer path carries what pretraining learned.
 
 A pretrained encoder (the tiny MAE of the 20-epoch config, trained on the
-built-in shape pool: ``fixtures/make_transfer_weights.py``) goes through the
+built-in shape pool by ``fixtures/make_transfer_weights.py``, kept in the
+set-up's cache and built there on the first run) goes through the
 transfer path (weights file -> the UperNet config's ``init_cfg`` -> this
 toolkit's backbone loader) and is fine-tuned on the built-in texture data.
 It must reach lower training and validation losses than the same weights
@@ -10,6 +11,7 @@ a loader that silently dropped the weights, or put them into the wrong
 blocks, fails here.
 """
 import os.path as osp
+import sys
 
 import pytest
 import torch
@@ -19,9 +21,8 @@ from mim_pretrain.apis import transfer_check as tc
 from mim_pretrain.datasets import (ADE_CLASS_NAMES, TEXTURES,
                                    generate_texture_ade20k)
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-WEIGHTS = osp.join(REPO, 'tests', 'fixtures',
-                   'mae_vit-tiny-p8_20e-shape_backbone-fp16.pth')
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), 'fixtures'))
+import make_transfer_weights  # noqa: E402
 
 
 def test_reverse_blocks_moves_every_block_and_nothing_else():
@@ -89,7 +90,8 @@ def test_fine_tune_losses_refuses_other_configs():
 
 def test_pretrained_weights_fine_tune_to_lower_losses(tmp_path):
     generate_texture_ade20k(str(tmp_path / 'data'))
-    results = tc.check_transfer(config_of('seg', 'mae', tiny=True), WEIGHTS,
+    weights = make_transfer_weights.ensure()
+    results = tc.check_transfer(config_of('seg', 'mae', tiny=True), weights,
                                 str(tmp_path / 'data' /
                                     'ADEChallengeData2016'),
                                 iters=40, seed=0, work_dir=str(tmp_path))
