@@ -432,8 +432,9 @@ def test_tiny_transfer_end_to_end(transfer_data, tmp_path):
 
 def test_tiny_detection_recipe_is_named_and_like_for_like(synthetic_data):
     """The tiny ViTDet recipe's changes for a 128-px canvas (anchors from
-    16 px, scale jitter 0.8-1.25, 64-channel heads, no drop path, layer
-    decay only for pretrained backbones), and the ResNet-18 diagnostic
+    16 px, scale jitter 0.8-1.25, 64-channel heads, no LayerNorm after the
+    pyramid's convs, no drop path, layer decay only for pretrained
+    backbones), and the ResNet-18 diagnostic
     differs from the random ViT's config in the backbone, neck and
     schedule length only."""
     from mmdet.registry import TASK_UTILS
@@ -459,6 +460,8 @@ def test_tiny_detection_recipe_is_named_and_like_for_like(synthetic_data):
     assert jitter.type == 'RandomResize' and jitter.ratio_range == (0.8, 1.25)
     assert rpn.in_channels == scratch.model.neck.out_channels == 64
     assert scratch.model.backbone.drop_path_rate == 0.
+    # the pyramid's convs without norms, as the ResNet-18 diagnostic's FPN
+    assert scratch.model.neck.conv_norm is False
     assert scratch.model.test_cfg.rpn.max_per_img == 100
     assert scratch.model.test_cfg.rpn.nms_pre == 1000  # upstream's
     assert scratch.optim_wrapper.paramwise_cfg.layer_decay_rate == 1.0
@@ -470,6 +473,7 @@ def test_tiny_detection_recipe_is_named_and_like_for_like(synthetic_data):
         REPO, 'mmdet_configs/stack_check/mask-rcnn_r18_fpn_vitdet-recipe_'
         '120i_synthetic.py'))
     assert r18.model.backbone.type == 'ResNet'
+    assert r18.model.neck.type == 'FPN' and 'norm_cfg' not in r18.model.neck
     diff = {k for k in scratch._cfg_dict if k in r18._cfg_dict
             and scratch[k] != r18[k]}
     assert diff <= {'model', 'optim_wrapper', 'param_scheduler', 'train_cfg',

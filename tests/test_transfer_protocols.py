@@ -245,6 +245,35 @@ def test_vitdet_neck_norm_eps_and_conv_init():
         math.sqrt(2 / fan_out), rel=0.03)
 
 
+def test_vitdet_neck_without_conv_norm():
+    """conv_norm=False: the 1x1 / 3x3 convs get zero biases and no
+    LayerNorm (mmcv ConvModule with norm_cfg=None); the 4x level keeps the
+    LayerNorm between its transposed convs; the default keeps the layer
+    order (and so the state-dict keys) of ViTDet's pyramid."""
+    torch.manual_seed(0)
+    plain = ViTFeaturePyramid(64, 32, num_outs=5, conv_norm=False)
+    normed = ViTFeaturePyramid(64, 32, num_outs=5)
+    convs = [m for m in plain.modules() if type(m) is nn.Conv2d]
+    assert len(convs) == 8
+    assert all(c.bias is not None and not c.bias.any() for c in convs)
+    assert all(c.bias is None for c in normed.modules()
+               if type(c) is nn.Conv2d)
+    norms = [m for m in plain.modules() if isinstance(m, LayerNorm2d)]
+    assert norms == [plain.stages[0][1]]  # inside the 4x level only
+    assert [k for k in normed.state_dict() if 'stages.2.' in k] == [
+        'stages.2.0.weight', 'stages.2.1.weight', 'stages.2.1.bias',
+        'stages.2.2.weight', 'stages.2.3.weight', 'stages.2.3.bias']
+    x = (torch.randn(2, 64, 8, 8), )
+    sizes = [tuple(o.shape) for o in plain(x)]
+    assert sizes == [tuple(o.shape) for o in normed(x)] == [
+        (2, 32, 32, 32), (2, 32, 16, 16), (2, 32, 8, 8), (2, 32, 4, 4),
+        (2, 32, 2, 2)]
+    # without the norms the output keeps the input's scale: twice the
+    # input, twice the output (a LayerNorm would undo it)
+    y = plain.stages[2](x[0])
+    assert torch.allclose(plain.stages[2](2 * x[0]), 2 * y, atol=1e-5)
+
+
 # ------------------------------------------------------------ ViTDet
 
 

@@ -2,11 +2,14 @@
 # section 4): the tiny ViTDet Mask R-CNN
 # (../vitdet/mask-rcnn_vit-tiny-p8-scratch_simfp_1xb4-lsj-300i_synthetic.py:
 # anchors from 16 px, scale jitter 0.8-1.25, LayerNorm conv heads of 64
-# channels, AdamW without layer decay) with its plain ViT and simple feature
-# pyramid swapped for a randomly initialised ResNet-18 FPN, for the main
-# job's 120 iterations. Everything but the backbone and neck is the random
-# ViT's, so the two are like for like: it separates what the recipe costs
-# from what the plain-ViT backbone costs; not a transfer experiment.
+# channels, a pyramid without norms, AdamW without layer decay) with its
+# plain ViT and simple feature pyramid swapped for a randomly initialised
+# ResNet-18 FPN (no norms either), for 120 iterations. Everything but the
+# backbone and neck is the random ViT's, so the two are like for like: it
+# separates what the recipe costs from what the plain-ViT backbone costs;
+# not a transfer experiment. Swapping parts between the two is how the
+# pyramid's LayerNorms were found to keep both from detecting
+# (docs/reproduction.md, section 4.3).
 _base_ = ('../vitdet/mask-rcnn_vit-tiny-p8-scratch_simfp_1xb4-lsj-300i_'
           'synthetic.py')
 
