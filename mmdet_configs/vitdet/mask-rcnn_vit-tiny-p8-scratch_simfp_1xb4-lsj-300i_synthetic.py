@@ -21,8 +21,8 @@
 #   instead (as mmdet's FPN; the ViT, the pyramid's levels and the heads'
 #   LayerNorms stay): with them, this model from random weights scored 1.0
 #   box AP after 300 iterations on the colour-style data, without them 41.2;
-#   a ResNet-18 with the same pyramid on its stride-8 stage 0.8 and 6.2
-#   (docs/reproduction.md, section 4.3);
+#   a ResNet-18 with the same pyramid on its stride-8 stage 0.8 and 6.2 after
+#   120 (docs/reproduction.md, section 4.3);
 # - 100 RPN proposals per image at test time (ViT-B's 1000: the scenes hold
 #   at most 4 objects and a crowd, and the RoI head's four convolutions on
 #   1000 proposals took 90% of the test time on a CPU, 0.34 s an image);
