@@ -18,7 +18,7 @@ import json
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -436,6 +436,26 @@ def generate_coco(out_dir: str,
     return summary
 
 
+def _write_ade20k_split(root: str, split: str, num: int, tag: str,
+                        make: Callable[[], Tuple[np.ndarray, np.ndarray]]
+                        ) -> Dict[str, List[int]]:
+    """Write ``num`` (image, label map) pairs from ``make()`` as one
+    ADE20K-layout split under ``root``; the label values per file stem."""
+    img_dir = osp.join(root, 'images', split)
+    ann_dir = osp.join(root, 'annotations', split)
+    os.makedirs(img_dir, exist_ok=True)
+    os.makedirs(ann_dir, exist_ok=True)
+    labels = {}
+    for i in range(num):
+        img, seg = make()
+        stem = f'ADE_{split[:5]}_{tag}_{i + 1:08d}'
+        _write_jpg(osp.join(img_dir, stem + '.jpg'), img)
+        if not cv2.imwrite(osp.join(ann_dir, stem + '.png'), seg):
+            raise OSError(f'could not write {ann_dir}/{stem}.png')
+        labels[stem] = sorted(int(v) for v in np.unique(seg))
+    return labels
+
+
 def generate_ade20k(out_dir: str,
                     num_train: int = 48,
                     num_val: int = 16,
@@ -469,22 +489,16 @@ def generate_ade20k(out_dir: str,
     h, w = size
     root = osp.join(out_dir, 'ADEChallengeData2016')
     summary = {'classes': list(ADE_CLASS_NAMES), 'label_ids': ids}
+
+    def scene() -> Tuple[np.ndarray, np.ndarray]:
+        img, singles, _ = make_scene(rng, h, w, style=style)
+        seg = np.zeros((h, w), np.uint8)
+        for inst in singles:  # visible masks do not overlap
+            seg[inst.mask] = ids[inst.label]
+        return img, seg
+
     for split, num in (('training', num_train), ('validation', num_val)):
-        img_dir = osp.join(root, 'images', split)
-        ann_dir = osp.join(root, 'annotations', split)
-        os.makedirs(img_dir, exist_ok=True)
-        os.makedirs(ann_dir, exist_ok=True)
-        labels = {}
-        for i in range(num):
-            img, singles, _ = make_scene(rng, h, w, style=style)
-            seg = np.zeros((h, w), np.uint8)
-            for inst in singles:  # visible masks do not overlap
-                seg[inst.mask] = ids[inst.label]
-            stem = f'ADE_{split[:5]}_synthetic_{i + 1:08d}'
-            _write_jpg(osp.join(img_dir, stem + '.jpg'), img)
-            if not cv2.imwrite(osp.join(ann_dir, stem + '.png'), seg):
-                raise OSError(f'could not write {ann_dir}/{stem}.png')
-            labels[stem] = sorted(int(v) for v in np.unique(seg))
+        labels = _write_ade20k_split(root, split, num, 'synthetic', scene)
         summary[split] = {'num_images': num, 'labels': labels}
     return summary
 
@@ -675,27 +689,21 @@ def generate_texture_ade20k(out_dir: str,
     root = osp.join(out_dir, 'ADEChallengeData2016')
     summary = {'classes': list(ADE_CLASS_NAMES[:len(TEXTURES)]),
                'textures': list(TEXTURES)}
+
+    def quadrants() -> Tuple[np.ndarray, np.ndarray]:
+        img = np.zeros((size, size, 3))
+        seg = np.zeros((size, size), np.uint8)
+        cy, cx = rng.integers(size // 3, 2 * size // 3 + 1, size=2)
+        for ys in (slice(0, cy), slice(cy, size)):
+            for xs in (slice(0, cx), slice(cx, size)):
+                k = int(rng.integers(len(TEXTURES)))
+                h, w = ys.stop - ys.start, xs.stop - xs.start
+                img[ys, xs] = _texture(TEXTURES[k], _random_colour(rng), h, w,
+                                       rng, second=_random_colour(rng))
+                seg[ys, xs] = ids[k]
+        return np.clip(img, 0, 255).astype(np.uint8), seg
+
     for split, num in (('training', num_train), ('validation', num_val)):
-        img_dir = osp.join(root, 'images', split)
-        ann_dir = osp.join(root, 'annotations', split)
-        os.makedirs(img_dir, exist_ok=True)
-        os.makedirs(ann_dir, exist_ok=True)
-        for i in range(num):
-            img = np.zeros((size, size, 3))
-            seg = np.zeros((size, size), np.uint8)
-            cy, cx = rng.integers(size // 3, 2 * size // 3 + 1, size=2)
-            for ys in (slice(0, cy), slice(cy, size)):
-                for xs in (slice(0, cx), slice(cx, size)):
-                    k = int(rng.integers(len(TEXTURES)))
-                    h, w = ys.stop - ys.start, xs.stop - xs.start
-                    img[ys, xs] = _texture(TEXTURES[k], _random_colour(rng),
-                                           h, w, rng,
-                                           second=_random_colour(rng))
-                    seg[ys, xs] = ids[k]
-            stem = f'ADE_{split[:5]}_texture_{i + 1:08d}'
-            _write_jpg(osp.join(img_dir, stem + '.jpg'),
-                       np.clip(img, 0, 255).astype(np.uint8))
-            if not cv2.imwrite(osp.join(ann_dir, stem + '.png'), seg):
-                raise OSError(f'could not write {ann_dir}/{stem}.png')
+        _write_ade20k_split(root, split, num, 'texture', quadrants)
         summary[split] = {'num_images': num}
     return summary
